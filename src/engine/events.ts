@@ -60,6 +60,10 @@ export class EventLog {
     return (this.since.all(sinceNs, untilNs) as { body: string }[]).map((r) => JSON.parse(r.body) as EngineEvent);
   }
 
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
   subscribe(l: EventListener): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);

@@ -1,0 +1,67 @@
+import * as path from 'node:path';
+import type { Server } from 'node:http';
+import { createApiServer } from '../api/server';
+import { Router } from '../api/router';
+import { registerSystemRoutes } from '../api/system';
+import { registerImageRoutes } from '../api/images';
+import { EventLog } from '../engine/events';
+import { SystemService } from '../engine/system';
+import { ImageService } from '../engine/images';
+import { Puller } from '../engine/pull';
+import { FsContentStore, initDataDirs } from '../image/content-store';
+import { OverlayLayerStore } from '../image/layer-store';
+import { SqliteImageStore } from '../image/image-store';
+import { openDb } from '../store/db';
+import type { Logger } from '../util/logger';
+import type { DaemonConfig } from './config';
+
+export interface Daemon {
+  events: EventLog;
+  createServer(): Server;
+  shutdown(): Promise<void>;
+}
+
+/** The composition root: the only place that constructs implementations and wires them together. */
+export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
+  const { dataRoot, execRoot } = config;
+  await initDataDirs(dataRoot);
+  const db = openDb(path.join(dataRoot, 'berth.db'));
+  const events = new EventLog(db);
+  const content = new FsContentStore(dataRoot);
+  const layers = new OverlayLayerStore(dataRoot, db);
+  const images = new SqliteImageStore(db);
+
+  const puller = new Puller({
+    dataRoot, db, content, layers, images, events, log: log.child({ component: 'pull' }),
+    registry: { mirrors: config.registryMirrors, insecure: config.insecureRegistries },
+  });
+  const imageService = new ImageService({ dataRoot, db, content, layers, images, events, puller, log: log.child({ component: 'images' }) });
+  // Remains of a crash (an unfinished pull, load or import) are removed before anything is served.
+  await imageService.collectGarbage?.();
+  await layers.gc();
+
+  const system = new SystemService({
+    dataRoot, execRoot,
+    mirrors: config.registryMirrors,
+    insecureRegistries: config.insecureRegistries,
+    runtimes: [{ name: 'runc', path: 'runc' }, { name: 'crun', path: 'crun' }],
+    defaultRuntime: config.defaultRuntime,
+    debug: config.debug,
+    imageCount: () => images.list().length,
+    containerCounts: () => ({ total: 0, running: 0, paused: 0, stopped: 0 }),
+    eventListeners: () => events.listenerCount,
+  });
+
+  const router = new Router();
+  registerSystemRoutes(router, {
+    system, events,
+    diskUsage: async () => ({ ...(await imageService.diskUsage()), Containers: [], Volumes: [], BuildCache: [] }),
+  });
+  registerImageRoutes(router, imageService);
+
+  return {
+    events,
+    createServer: () => createApiServer(router, log.child({ component: 'api' })),
+    shutdown: async () => { db.close(); },
+  };
+}
