@@ -42,6 +42,23 @@ export function splitWords(s: string): string[] {
   return words;
 }
 
+/** Quote and escape removal over a whole text, whitespace kept (the legacy `ENV k v w` value). */
+export function unquote(s: string): string {
+  let out = '';
+  let quote = '';
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (quote) {
+      if (ch === quote) quote = '';
+      else if (ch === '\\' && quote === '"' && i + 1 < s.length) out += s[++i];
+      else out += ch;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '\\' && i + 1 < s.length) out += s[++i];
+    else out += ch;
+  }
+  return out;
+}
+
 /** `["a","b"]` → the array; undefined when the text is not a JSON array of strings (shell form then). */
 function jsonForm(rest: string): string[] | undefined {
   const t = rest.trim();
@@ -66,7 +83,7 @@ function keyValues(instr: string, rest: string): [string, string][] {
   if (!words[0].includes('=')) {
     const m = /^\s*(\S+)\s+(.*?)\s*$/.exec(rest);
     if (!m) throw invalidArgument(`${instr} requires at least two arguments`);
-    return [[m[1], m[2]]];
+    return [[m[1], unquote(m[2])]];
   }
   return words.map((w) => {
     const eq = w.indexOf('=');
