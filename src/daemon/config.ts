@@ -10,6 +10,7 @@ export interface DaemonConfig {
   defaultRuntime: 'runc' | 'crun';
   insecureRegistries: string[];
   registryMirrors: string[];
+  registryMirrorOnly: boolean;
   bip?: string;
   logLevel: LogLevel;
   debug: boolean;
@@ -36,6 +37,7 @@ Options:
   -l, --log-level string             Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
   -p, --pidfile string               Path to use for daemon PID file
       --registry-mirror list         Preferred registry mirror for docker.io images
+      --registry-mirror-only         Pull docker.io images only through the mirrors (no fallback to Docker Hub)
   -v, --version                      Print version information and quit
   -h, --help                         Print usage
 `;
@@ -49,6 +51,7 @@ const FLAGS: Record<string, { key: string; kind: FlagKind }> = {
   '--default-runtime': { key: 'default-runtime', kind: 'string' },
   '--insecure-registry': { key: 'insecure-registries', kind: 'list' },
   '--registry-mirror': { key: 'registry-mirrors', kind: 'list' },
+  '--registry-mirror-only': { key: 'registry-mirror-only', kind: 'bool' },
   '--bip': { key: 'bip', kind: 'string' },
   '-l': { key: 'log-level', kind: 'string' },
   '--log-level': { key: 'log-level', kind: 'string' },
@@ -135,6 +138,7 @@ export async function resolveConfig(values: Record<string, unknown>): Promise<Da
     defaultRuntime: runtime,
     insecureRegistries: strList(pick('insecure-registries'), 'insecure-registries'),
     registryMirrors: mirrors,
+    registryMirrorOnly: Boolean(pick('registry-mirror-only')),
     bip: pick('bip') as string | undefined,
     logLevel,
     debug: Boolean(pick('debug')),

@@ -33,7 +33,7 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
 
   const puller = new Puller({
     dataRoot, db, content, layers, images, events, log: log.child({ component: 'pull' }),
-    registry: { mirrors: config.registryMirrors, insecure: config.insecureRegistries },
+    registry: { mirrors: config.registryMirrors, insecure: config.insecureRegistries, mirrorsOnly: config.registryMirrorOnly },
   });
   const imageService = new ImageService({ dataRoot, db, content, layers, images, events, puller, log: log.child({ component: 'images' }) });
   // Remains of a crash (an unfinished pull, load or import) are removed before anything is served.

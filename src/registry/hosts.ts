@@ -9,6 +9,8 @@ export interface RegistryOptions {
   mirrors: string[];
   /** Registries reached over plain HTTP: `HOST:PORT`, `HOST`, or a CIDR (`10.0.0.0/8`). */
   insecure: string[];
+  /** Pull docker.io images only through the mirrors, never falling back to Docker Hub (berth's addition). */
+  mirrorsOnly?: boolean;
 }
 
 /** One place to send /v2/ requests for a domain. */
@@ -28,6 +30,7 @@ const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.
 export function registryEndpoints(domain: string, opts: RegistryOptions): RegistryEndpoint[] {
   if (HUB_ALIASES.has(domain)) {
     const mirrors = opts.mirrors.map((m) => ({ baseUrl: normalizeMirror(m), domain: DOCKER_HUB_DOMAIN, mirror: true }));
+    if (opts.mirrorsOnly && mirrors.length) return mirrors;
     return [...mirrors, { baseUrl: `https://${DOCKER_HUB_API_HOST}`, domain: DOCKER_HUB_DOMAIN, mirror: false }];
   }
   const scheme = isInsecureRegistry(domain, opts.insecure) ? 'http' : 'https';
