@@ -4,6 +4,10 @@ import { createApiServer } from '../api/server';
 import { Router } from '../api/router';
 import { registerSystemRoutes } from '../api/system';
 import { registerImageRoutes } from '../api/images';
+import { registerDistributionRoutes } from '../api/distribution';
+import { Pusher } from '../engine/push';
+import { AuthChecker } from '../engine/auth-check';
+import { ImageSearcher } from '../engine/search';
 import { EventLog } from '../engine/events';
 import { SystemService } from '../engine/system';
 import { ImageService } from '../engine/images';
@@ -31,10 +35,8 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const layers = new OverlayLayerStore(dataRoot, db);
   const images = new SqliteImageStore(db);
 
-  const puller = new Puller({
-    dataRoot, db, content, layers, images, events, log: log.child({ component: 'pull' }),
-    registry: { mirrors: config.registryMirrors, insecure: config.insecureRegistries, mirrorsOnly: config.registryMirrorOnly },
-  });
+  const registry = { mirrors: config.registryMirrors, insecure: config.insecureRegistries, mirrorsOnly: config.registryMirrorOnly };
+  const puller = new Puller({ dataRoot, db, content, layers, images, events, registry, log: log.child({ component: 'pull' }) });
   const imageService = new ImageService({ dataRoot, db, content, layers, images, events, puller, log: log.child({ component: 'images' }) });
   // Remains of a crash (an unfinished pull, load or import) are removed before anything is served.
   await imageService.collectGarbage?.();
@@ -56,6 +58,13 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   registerSystemRoutes(router, {
     system, events,
     diskUsage: async () => ({ ...(await imageService.diskUsage()), Containers: [], Volumes: [], BuildCache: [] }),
+  });
+  // push and search live under /images/ too: they go before the image routes' greedy patterns
+  registerDistributionRoutes(router, {
+    pusher: new Pusher({ db, content, layers, images, events, registry, log: log.child({ component: 'push' }) }),
+    authChecker: new AuthChecker({ registry, log }),
+    searcher: new ImageSearcher({ registry, log }),
+    distribution: puller,
   });
   registerImageRoutes(router, imageService);
 

@@ -165,7 +165,8 @@ export async function fetchBearerToken(challenge: Challenge, scope: string, auth
   } else {
     const url = new URL(realm);
     if (service) url.searchParams.set('service', service);
-    if (scope) url.searchParams.append('scope', scope);
+    // several scopes (a cross-repository mount) travel as one `scope` parameter each
+    for (const s of scope.split(' ')) if (s) url.searchParams.append('scope', s);
     const headers: Record<string, string> = {};
     const basic = basicHeader(auth);
     if (basic) headers.Authorization = basic;

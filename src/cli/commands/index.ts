@@ -3,13 +3,16 @@
  * a `berth <noun> ...` management command) from one file in this folder and list them here.
  */
 import { CommandRegistry, type CommandDef, type ManagementGroup } from '../registry';
+import { buildCommands } from './build';
 import { imageCommands, imageGroups } from './images';
 import { imageTransferCommands } from './image-transfer';
 import { inspectCommands } from './inspect';
+import { registryCommands } from './registry';
 import { systemCommands, systemGroups } from './system';
+import { containerCommands, containerGroups } from './containers';
 
-const COMMAND_SETS: CommandDef[][] = [imageCommands, imageTransferCommands, inspectCommands, systemCommands];
-const GROUP_SETS: ManagementGroup[][] = [imageGroups, systemGroups];
+const COMMAND_SETS: CommandDef[][] = [buildCommands, imageCommands, imageTransferCommands, inspectCommands, systemCommands, containerCommands, registryCommands];
+const GROUP_SETS: ManagementGroup[][] = [imageGroups, systemGroups, containerGroups];
 
 export function buildRegistry(): CommandRegistry {
   const reg = new CommandRegistry();
