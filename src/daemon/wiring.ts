@@ -8,6 +8,8 @@ import { registerDistributionRoutes } from '../api/distribution';
 import { Pusher } from '../engine/push';
 import { AuthChecker } from '../engine/auth-check';
 import { ImageSearcher } from '../engine/search';
+import { registerBuildRoutes } from '../api/build';
+import { Builder, authForReference } from '../build/builder';
 import { EventLog } from '../engine/events';
 import { SystemService } from '../engine/system';
 import { ImageService } from '../engine/images';
@@ -67,6 +69,12 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
     distribution: puller,
   });
   registerImageRoutes(router, imageService);
+  const builder = new Builder({
+    dataRoot, db, content, layers, images, events, log: log.child({ component: 'build' }),
+    pull: async (ref, o, progress) =>
+      (await puller.pull(ref, { platform: o.platform, auth: authForReference(ref, o.authConfigs), signal: o.signal }, progress)).image,
+  });
+  registerBuildRoutes(router, builder);
 
   return {
     events,
