@@ -10,6 +10,10 @@ import { AuthChecker } from '../engine/auth-check';
 import { ImageSearcher } from '../engine/search';
 import { registerBuildRoutes } from '../api/build';
 import { Builder, authForReference } from '../build/builder';
+import { registerVolumeRoutes } from '../api/volumes';
+import { registerNetworkRoutes } from '../api/networks';
+import { VolumeService } from '../engine/volumes';
+import { NetworkService } from '../engine/networks';
 import { EventLog } from '../engine/events';
 import { SystemService } from '../engine/system';
 import { ImageService } from '../engine/images';
@@ -44,6 +48,9 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   await imageService.collectGarbage?.();
   await layers.gc();
 
+  const volumes = new VolumeService({ dataRoot, db, events, log: log.child({ component: 'volumes' }) });
+  const networks = new NetworkService({ execRoot, db, events, log: log.child({ component: 'networks' }), bip: config.bip });
+
   const system = new SystemService({
     dataRoot, execRoot,
     mirrors: config.registryMirrors,
@@ -59,7 +66,7 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const router = new Router();
   registerSystemRoutes(router, {
     system, events,
-    diskUsage: async () => ({ ...(await imageService.diskUsage()), Containers: [], Volumes: [], BuildCache: [] }),
+    diskUsage: async () => ({ ...(await imageService.diskUsage()), Containers: [], Volumes: await volumes.diskUsage(), BuildCache: [] }),
   });
   // push and search live under /images/ too: they go before the image routes' greedy patterns
   registerDistributionRoutes(router, {
@@ -75,6 +82,8 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
       (await puller.pull(ref, { platform: o.platform, auth: authForReference(ref, o.authConfigs), signal: o.signal }, progress)).image,
   });
   registerBuildRoutes(router, builder);
+  registerVolumeRoutes(router, volumes);
+  registerNetworkRoutes(router, networks);
 
   return {
     events,
