@@ -14,6 +14,8 @@ import { registerVolumeRoutes } from '../api/volumes';
 import { registerNetworkRoutes } from '../api/networks';
 import { VolumeService } from '../engine/volumes';
 import { NetworkService } from '../engine/networks';
+import { ContainerService } from '../engine/containers';
+import { registerContainerRoutes } from '../api/containers';
 import { EventLog } from '../engine/events';
 import { SystemService } from '../engine/system';
 import { ImageService } from '../engine/images';
@@ -43,7 +45,14 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
 
   const registry = { mirrors: config.registryMirrors, insecure: config.insecureRegistries, mirrorsOnly: config.registryMirrorOnly };
   const puller = new Puller({ dataRoot, db, content, layers, images, events, registry, log: log.child({ component: 'pull' }) });
-  const imageService = new ImageService({ dataRoot, db, content, layers, images, events, puller, log: log.child({ component: 'images' }) });
+  const containers = new ContainerService({
+    dataRoot, execRoot, db, images, layers, events, log: log.child({ component: 'containers' }),
+    runtimePath: config.defaultRuntime === 'crun' ? '/usr/bin/crun' : '/usr/sbin/runc',
+  });
+  const imageService = new ImageService({
+    dataRoot, db, content, layers, images, events, puller, log: log.child({ component: 'images' }),
+    containersUsing: (imageId) => containers.containersUsing(imageId),
+  });
   // Remains of a crash (an unfinished pull, load or import) are removed before anything is served.
   await imageService.collectGarbage?.();
   await layers.gc();
@@ -59,7 +68,7 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
     defaultRuntime: config.defaultRuntime,
     debug: config.debug,
     imageCount: () => images.list().length,
-    containerCounts: () => ({ total: 0, running: 0, paused: 0, stopped: 0 }),
+    containerCounts: () => containers.counts(),
     eventListeners: () => events.listenerCount,
   });
 
@@ -84,10 +93,15 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   registerBuildRoutes(router, builder);
   registerVolumeRoutes(router, volumes);
   registerNetworkRoutes(router, networks);
+  registerContainerRoutes(router, containers);
+  await containers.init();
 
   return {
     events,
     createServer: () => createApiServer(router, log.child({ component: 'api' })),
-    shutdown: async () => { db.close(); },
+    shutdown: async () => {
+      containers.shutdown();
+      db.close();
+    },
   };
 }

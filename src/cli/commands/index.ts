@@ -10,9 +10,11 @@ import { inspectCommands } from './inspect';
 import { registryCommands } from './registry';
 import { systemCommands, systemGroups } from './system';
 import { containerCommands, containerGroups } from './containers';
+import { volumeCommands, volumeGroups } from './volumes';
+import { networkCommands, networkGroups } from './networks';
 
-const COMMAND_SETS: CommandDef[][] = [buildCommands, imageCommands, imageTransferCommands, inspectCommands, systemCommands, containerCommands, registryCommands];
-const GROUP_SETS: ManagementGroup[][] = [imageGroups, systemGroups, containerGroups];
+const COMMAND_SETS: CommandDef[][] = [buildCommands, imageCommands, imageTransferCommands, inspectCommands, systemCommands, containerCommands, registryCommands, volumeCommands, networkCommands];
+const GROUP_SETS: ManagementGroup[][] = [imageGroups, systemGroups, containerGroups, volumeGroups, networkGroups];
 
 export function buildRegistry(): CommandRegistry {
   const reg = new CommandRegistry();

@@ -1,0 +1,182 @@
+import type { Duplex } from 'node:stream';
+import { invalidArgument } from '../errors';
+import type { CreateRequest } from '../engine/containers-config';
+import { parseLogTime, parseTail } from '../engine/containers-logs';
+import { LIST_FILTERS } from '../engine/containers-view';
+import type { ContainerService, WaitCondition } from '../engine/containers';
+import type { OutputStream } from '../runtime/attach-socket';
+import { parseFilters, queryBool, queryInt, readJson, response, sendJson, sendNoContent } from './http-util';
+import type { RequestContext, Router } from './router';
+import { commonHeaders } from './server';
+
+/** The 8-byte header of a multiplexed stream frame: [stream, 0, 0, 0, uint32 BE length]; 1 = stdout, 2 = stderr. */
+export function frameHeader(stream: OutputStream, length: number): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = stream === 'stderr' ? 2 : 1;
+  h.writeUInt32BE(length, 4);
+  return h;
+}
+
+function streamContentType(tty: boolean, apiVersion: string): string {
+  const [maj, min] = apiVersion.split('.').map(Number);
+  const multiplexedType = maj > 1 || (maj === 1 && min >= 42);
+  return tty || !multiplexedType ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
+}
+
+const WAIT_CONDITIONS: WaitCondition[] = ['not-running', 'next-exit', 'removed'];
+
+/** Container routes (Engine API 1.47 shapes). */
+export function registerContainerRoutes(router: Router, svc: ContainerService): void {
+  router.post('/containers/create', async (ctx) => {
+    const body = await readJson<CreateRequest>(ctx.req);
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidArgument('config cannot be empty in order to create a container');
+    const result = await svc.create(body, ctx.query.get('name') ?? undefined);
+    sendJson(response(ctx), 201, result);
+  });
+
+  router.get('/containers/json', (ctx) => {
+    const filters = parseFilters(ctx.query, LIST_FILTERS);
+    sendJson(response(ctx), 200, svc.list({ all: queryBool(ctx.query, 'all'), limit: queryInt(ctx.query, 'limit'), filters }));
+  });
+
+  router.post('/containers/prune', async (ctx) => {
+    const filters = parseFilters(ctx.query, ['label', 'until']);
+    sendJson(response(ctx), 200, await svc.prune(filters));
+  });
+
+  router.get('/containers/{id}/json', (ctx) => sendJson(response(ctx), 200, svc.inspect(ctx.params.id)));
+
+  router.post('/containers/{id}/start', async (ctx) => {
+    await svc.start(ctx.params.id);
+    sendNoContent(response(ctx));
+  });
+
+  router.post('/containers/{id}/stop', async (ctx) => {
+    const t = queryInt(ctx.query, 't') ?? queryInt(ctx.query, 'timeout');
+    await svc.stop(ctx.params.id, t, ctx.query.get('signal') ?? undefined);
+    sendNoContent(response(ctx));
+  });
+
+  router.post('/containers/{id}/restart', async (ctx) => {
+    const t = queryInt(ctx.query, 't') ?? queryInt(ctx.query, 'timeout');
+    await svc.stop(ctx.params.id, t, ctx.query.get('signal') ?? undefined).catch((e) => {
+      if ((e as { kind?: string }).kind !== 'NotModified') throw e;
+    });
+    await svc.start(ctx.params.id);
+    sendNoContent(response(ctx));
+  });
+
+  router.post('/containers/{id}/kill', async (ctx) => {
+    await svc.kill(ctx.params.id, ctx.query.get('signal') || 'SIGKILL');
+    sendNoContent(response(ctx));
+  });
+
+  router.post('/containers/{id}/resize', async (ctx) => {
+    const h = queryInt(ctx.query, 'h', 0)!;
+    const w = queryInt(ctx.query, 'w', 0)!;
+    await svc.resize(ctx.params.id, h, w);
+    const res = response(ctx);
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': 0 });
+    res.end();
+  });
+
+  router.delete('/containers/{id}', async (ctx) => {
+    await svc.remove(ctx.params.id, { force: queryBool(ctx.query, 'force') });
+    sendNoContent(response(ctx));
+  });
+
+  router.post('/containers/{id}/wait', async (ctx) => {
+    const res = response(ctx);
+    const condition = (ctx.query.get('condition') || 'not-running') as WaitCondition;
+    if (!WAIT_CONDITIONS.includes(condition)) throw invalidArgument(`invalid condition: "${condition}"`);
+    const abort = new AbortController();
+    const result = svc.wait(ctx.params.id, condition, abort.signal);
+    // Clients (the docker CLI) wait for these headers before they start the container.
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    res.on('close', () => abort.abort());
+    try {
+      const body = await result;
+      res.end(JSON.stringify(body) + '\n');
+    } catch {
+      res.destroy();
+    }
+  });
+
+  router.get('/containers/{id}/logs', async (ctx) => {
+    const res = response(ctx);
+    const q = ctx.query;
+    const info = svc.get(ctx.params.id);
+    const tty = info.config.Tty;
+    const abort = new AbortController();
+    const chunks = svc.logs(ctx.params.id, {
+      follow: queryBool(q, 'follow'), stdout: queryBool(q, 'stdout'), stderr: queryBool(q, 'stderr'),
+      tail: parseTail(q.get('tail')), sinceNs: parseLogTime(q.get('since')), untilNs: parseLogTime(q.get('until')),
+      timestamps: queryBool(q, 'timestamps'),
+    }, abort.signal);
+    // the first step validates the options, so a bad request still gets a plain 400
+    const first = await chunks.next();
+    res.writeHead(200, { 'Content-Type': streamContentType(tty, ctx.apiVersion) });
+    res.flushHeaders();
+    res.on('close', () => abort.abort());
+    const send = (stream: OutputStream, data: Buffer) => {
+      if (res.destroyed) return;
+      if (!tty) res.write(frameHeader(stream, data.length));
+      res.write(data);
+    };
+    if (!first.done) send(first.value.stream, first.value.data);
+    if (!first.done) for await (const c of chunks) send(c.stream, c.data);
+    if (!res.writableEnded) res.end();
+  });
+
+  router.post('/containers/{id}/attach', async (ctx) => attachRoute(ctx, svc));
+}
+
+async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<void> {
+  const q = ctx.query;
+  const c = svc.get(ctx.params.id);
+  const tty = c.config.Tty;
+  const contentType = streamContentType(tty, ctx.apiVersion);
+  const opts = { stdin: queryBool(q, 'stdin'), stdout: queryBool(q, 'stdout'), stderr: queryBool(q, 'stderr') };
+  if (!queryBool(q, 'stream') && !queryBool(q, 'logs')) throw invalidArgument('Bad parameters: you must choose at least one stream');
+
+  let socket: Duplex;
+  let head: Buffer = Buffer.alloc(0);
+  if (ctx.upgrade) {
+    socket = ctx.upgrade.socket;
+    head = ctx.upgrade.head;
+    const extra = Object.entries(commonHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`);
+  } else {
+    // Old clients without Upgrade: stream output in a plain 200 response (no stdin).
+    const res = response(ctx);
+    res.writeHead(200, { 'Content-Type': contentType });
+    res.flushHeaders();
+    socket = res.socket as Duplex;
+    opts.stdin = false;
+    res.on('close', () => handle?.detach());
+  }
+
+  const write = (b: Buffer) => {
+    if (!ctx.upgrade) { if (!ctx.res!.writableEnded) ctx.res!.write(b); return; }
+    if (!socket.destroyed && socket.writable) socket.write(b);
+  };
+  let handle: Awaited<ReturnType<ContainerService['attach']>> | undefined;
+  handle = await svc.attach(c.id, opts, {
+    output(stream, data) {
+      if (!tty) write(frameHeader(stream, data.length));
+      write(data);
+    },
+    end() {
+      if (ctx.upgrade) socket.end();
+      else ctx.res?.end();
+    },
+  });
+  if (!ctx.upgrade) return;
+  // dockerode sends an empty chunked body terminator; it is not stdin.
+  if (head.length && head.toString() !== '0\r\n\r\n') handle.writeStdin(head);
+  socket.on('data', (b: Buffer) => handle!.writeStdin(b));
+  socket.on('end', () => handle!.closeStdin());
+  socket.on('close', () => handle!.detach());
+  socket.on('error', () => handle!.detach());
+}

@@ -1,0 +1,121 @@
+import { invalidArgument } from '../errors';
+import type { ImageRecord } from '../image/types';
+import type { ContainerConfigRecord, HostConfigRecord } from './containers-store';
+
+/** POST /containers/create body (the parts berth reads; unknown keys are kept in the record). */
+export interface CreateRequest {
+  Image?: string;
+  Cmd?: string[] | string | null;
+  Entrypoint?: string[] | string | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  Labels?: Record<string, string> | null;
+  Hostname?: string;
+  Domainname?: string;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  StopSignal?: string;
+  StopTimeout?: number;
+  ExposedPorts?: Record<string, object> | null;
+  Volumes?: Record<string, object> | null;
+  HostConfig?: Partial<HostConfigRecord> | null;
+  NetworkingConfig?: unknown;
+  [key: string]: unknown;
+}
+
+const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/** Validate a requested name; returns it without the leading slash. */
+export function validateName(name: string): string {
+  if (!NAME_RE.test(name)) throw invalidArgument(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  return name.replace(/^\//, '');
+}
+
+const asList = (v: string[] | string | null | undefined): string[] | null => {
+  if (v === undefined || v === null) return null;
+  return Array.isArray(v) ? v.map(String) : [String(v)];
+};
+
+const envKey = (e: string) => e.split('=', 1)[0];
+
+/**
+ * The container's Config as dockerd records it: the request merged with the image config (user values win;
+ * image Env entries the user did not set are appended; an Entrypoint from the user drops the image's Cmd).
+ */
+export function mergeConfig(req: CreateRequest, image: ImageRecord, id: string, imageRef: string): ContainerConfigRecord {
+  const img = image.config.config ?? {};
+  const userEnv = (req.Env ?? []).map(String);
+  for (const e of userEnv) if (!envKey(e)) throw invalidArgument(`invalid environment variable: ${e}`);
+  const userKeys = new Set(userEnv.map(envKey));
+  const env = [...userEnv, ...(img.Env ?? []).filter((e) => !userKeys.has(envKey(e)))];
+
+  let entrypoint = asList(req.Entrypoint);
+  let cmd = asList(req.Cmd);
+  if (!entrypoint || entrypoint.length === 0) {
+    if (!cmd || cmd.length === 0) cmd = img.Cmd ?? null;
+    if (req.Entrypoint === undefined || req.Entrypoint === null) entrypoint = img.Entrypoint ?? null;
+  }
+  if (entrypoint && entrypoint.length === 0) entrypoint = null;
+  if ((entrypoint?.length ?? 0) + (cmd?.length ?? 0) === 0) throw invalidArgument('no command specified');
+
+  const { ExposedPorts: _ports, ...rest } = req;
+  const config: ContainerConfigRecord = {
+    ...rest,
+    Hostname: req.Hostname || id.slice(0, 12),
+    Domainname: req.Domainname ?? '',
+    User: req.User || img.User || '',
+    AttachStdin: Boolean(req.AttachStdin),
+    AttachStdout: Boolean(req.AttachStdout),
+    AttachStderr: Boolean(req.AttachStderr),
+    Tty: Boolean(req.Tty),
+    OpenStdin: Boolean(req.OpenStdin),
+    StdinOnce: Boolean(req.StdinOnce),
+    Env: env,
+    Cmd: cmd,
+    Image: imageRef,
+    Volumes: { ...(img.Volumes ?? {}), ...(req.Volumes ?? {}) },
+    WorkingDir: req.WorkingDir || img.WorkingDir || '',
+    Entrypoint: entrypoint,
+    OnBuild: null,
+    Labels: { ...(img.Labels ?? {}), ...(req.Labels ?? {}) },
+  };
+  delete config.HostConfig;
+  delete config.NetworkingConfig;
+  if (Object.keys(config.Volumes ?? {}).length === 0) config.Volumes = null;
+  const ports = { ...(img.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) };
+  if (Object.keys(ports).length) config.ExposedPorts = ports;
+  else delete config.ExposedPorts;
+  const stopSignal = req.StopSignal || img.StopSignal;
+  if (stopSignal) config.StopSignal = stopSignal;
+  return config;
+}
+
+export function normalizeHostConfig(hc: Partial<HostConfigRecord> | null | undefined): HostConfigRecord {
+  const h = hc ?? {};
+  const restart = (h.RestartPolicy as HostConfigRecord['RestartPolicy'] | undefined) ?? { Name: 'no', MaximumRetryCount: 0 };
+  if (restart.Name && !['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(restart.Name)) {
+    throw invalidArgument(`invalid restart policy '${restart.Name}'`);
+  }
+  if (h.AutoRemove && restart.Name && restart.Name !== 'no') {
+    throw invalidArgument("can't create 'AutoRemove' container with restart policy");
+  }
+  return {
+    ...h,
+    AutoRemove: Boolean(h.AutoRemove),
+    NetworkMode: h.NetworkMode || 'default',
+    RestartPolicy: { Name: restart.Name || 'no', MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
+    LogConfig: { Type: 'k8s-file', Config: {} },
+    Privileged: Boolean(h.Privileged),
+    ReadonlyRootfs: Boolean(h.ReadonlyRootfs),
+  };
+}
+
+/** Entrypoint + Cmd: the process argv. */
+export function processArgs(c: ContainerConfigRecord): string[] {
+  return [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
+}

@@ -1,0 +1,78 @@
+import { mkdir } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { LayerStore } from '../image/types';
+import { writeEtcFiles } from '../runtime/etc-files';
+import { buildSpec, containerEnv } from '../runtime/oci-spec';
+import { isMounted, mountOverlay, unmountIfMounted } from '../runtime/rootfs';
+import { resolveUser } from '../runtime/user';
+import { processArgs } from './containers-config';
+import type { ContainerRecord } from './containers-store';
+
+/**
+ * Where a container's files live:
+ *
+ *   <data-root>/containers/<id>/
+ *   ├── upper/ work/     overlay upper and work dirs (the container's own layer)
+ *   ├── rootfs/          overlay mount point while the container runs
+ *   ├── empty/           lowerdir for images without layers
+ *   ├── hostname hosts resolv.conf   bind-mounted at /etc
+ *   ├── ctr.log          k8s-file log written by conmon
+ *   ├── conmon.pid exit oom          conmon's persist files
+ *   └── bundle/          config.json (+ conmon's pidfile, ctl, winsz, attach socket)
+ */
+export class ContainerPaths {
+  constructor(readonly dataRoot: string) {}
+  dir(id: string) { return path.join(this.dataRoot, 'containers', id); }
+  upper(id: string) { return path.join(this.dir(id), 'upper'); }
+  work(id: string) { return path.join(this.dir(id), 'work'); }
+  rootfs(id: string) { return path.join(this.dir(id), 'rootfs'); }
+  empty(id: string) { return path.join(this.dir(id), 'empty'); }
+  bundle(id: string) { return path.join(this.dir(id), 'bundle'); }
+  log(id: string) { return path.join(this.dir(id), 'ctr.log'); }
+}
+
+/** Make the container dir at create; the caller removes it when create fails later. */
+export async function makeContainerDirs(p: ContainerPaths, id: string): Promise<void> {
+  await mkdir(p.dir(id), { recursive: false, mode: 0o710 });
+  await Promise.all([p.upper(id), p.work(id), p.rootfs(id), p.bundle(id)].map((d) => mkdir(d, { recursive: true })));
+}
+
+/** lowerdir option and the cwd it is relative to. */
+export async function lowerFor(layers: LayerStore, p: ContainerPaths, id: string, chain: string[]): Promise<{ lower: string; cwd: string }> {
+  if (chain.length === 0) {
+    await mkdir(p.empty(id), { recursive: true });
+    return { lower: p.empty(id), cwd: p.dir(id) };
+  }
+  return { lower: layers.lowerOption(chain[chain.length - 1]), cwd: layers.root };
+}
+
+export async function mountRootfs(layers: LayerStore, p: ContainerPaths, c: ContainerRecord, chain: string[]): Promise<void> {
+  const { lower, cwd } = await lowerFor(layers, p, c.id, chain);
+  await mountOverlay({ lower, upper: p.upper(c.id), work: p.work(c.id), target: p.rootfs(c.id), cwd });
+}
+
+export async function unmountRootfs(p: ContainerPaths, id: string): Promise<void> {
+  await unmountIfMounted(p.rootfs(id));
+}
+
+export { isMounted };
+
+/** The OCI spec for the container's next start (after the rootfs is mounted: the user is resolved in it). */
+export async function specFor(p: ContainerPaths, c: ContainerRecord, cgroupsPath: string): Promise<Record<string, unknown>> {
+  const cfg = c.config;
+  const binds = await writeEtcFiles(p.dir(c.id), cfg.Hostname, cfg.Domainname);
+  const user = await resolveUser(p.rootfs(c.id), cfg.User);
+  return buildSpec({
+    rootfs: p.rootfs(c.id),
+    args: processArgs(cfg),
+    env: containerEnv(cfg.Env ?? [], cfg.Hostname, cfg.Tty),
+    cwd: cfg.WorkingDir || '/',
+    user,
+    terminal: cfg.Tty,
+    hostname: cfg.Hostname,
+    cgroupsPath,
+    binds,
+    readonlyRootfs: c.hostConfig.ReadonlyRootfs,
+    privileged: c.hostConfig.Privileged,
+  });
+}

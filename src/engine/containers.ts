@@ -1,0 +1,432 @@
+import { EventEmitter } from 'node:events';
+import { mkdir, rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { conflict, errorMessage, internal, invalidArgument, isNotFound, notFound, notModified } from '../errors';
+import { familiarString, parseWithDefaultTag } from '../image/reference';
+import type { ImageStore, LayerStore } from '../image/types';
+import { dockerTimestamp } from '../runtime/k8s-log';
+import type { OutputStream } from '../runtime/attach-socket';
+import { ConmonRuntime } from '../runtime/runtime';
+import type { Db } from '../store/db';
+import { newId } from '../util/ids';
+import type { Logger } from '../util/logger';
+import { AttachHub, AttachSession, type AttachHandle, type AttachOptions, type AttachSink } from './containers-attach';
+import { mergeConfig, normalizeHostConfig, validateName, type CreateRequest } from './containers-config';
+import { readLogs, type LogsOptions } from './containers-logs';
+import { ContainerStore, ZERO_TIME, type ContainerRecord, type ContainerState } from './containers-store';
+import { ContainerPaths, isMounted, makeContainerDirs, mountRootfs, specFor, unmountRootfs } from './containers-task';
+import { inspectView, matchesFilters, summaryView } from './containers-view';
+import type { EventLog } from './events';
+import { generateName } from './names';
+import { reconcileContainers } from './containers-reconcile';
+
+export interface ContainerServiceDeps {
+  dataRoot: string;
+  execRoot: string;
+  db: Db;
+  images: ImageStore;
+  layers: LayerStore;
+  events: EventLog;
+  log: Logger;
+  /** OCI runtime binary, e.g. /usr/sbin/runc */
+  runtimePath: string;
+  conmonPath?: string;
+  /** cgroup parent for containers and conmon (default /berth) */
+  cgroupParent?: string;
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface LogChunk {
+  stream: OutputStream;
+  data: Buffer;
+}
+
+const now = () => new Date().toISOString();
+const isUp = (c: ContainerRecord) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
+
+/** A signal name or number → the name runc takes; InvalidArgument when unknown. */
+export function normalizeSignal(sig: string): { name: string; number: number } {
+  const s = sig.trim().toUpperCase();
+  const table = osConstants.signals as Record<string, number>;
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    const name = Object.keys(table).find((k) => table[k] === n);
+    if (!name || n === 0) throw invalidArgument(`Invalid signal: ${sig}`);
+    return { name, number: n };
+  }
+  const name = s.startsWith('SIG') ? s : `SIG${s}`;
+  if (!(name in table)) throw invalidArgument(`Invalid signal: ${sig}`);
+  return { name, number: table[name] };
+}
+
+/**
+ * Containers: create, start, stop, kill, remove, wait, list, inspect, logs, attach. Records live in the
+ * `containers` table; running tasks are conmon + runc (runtime/), so they outlive berthd and are reconciled
+ * from disk by `init`. Operations on one container are serialized; waiting for an exit never holds the lock.
+ */
+export class ContainerService {
+  readonly store: ContainerStore;
+  readonly runtime: ConmonRuntime;
+  readonly paths: ContainerPaths;
+  private readonly bus = new EventEmitter();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly attaches = new AttachHub();
+  private ready?: Promise<void>;
+
+  constructor(private readonly d: ContainerServiceDeps) {
+    this.store = new ContainerStore(d.db);
+    this.paths = new ContainerPaths(d.dataRoot);
+    this.runtime = new ConmonRuntime({
+      runtimePath: d.runtimePath, execRoot: d.execRoot, log: d.log, conmonPath: d.conmonPath, cgroupParent: d.cgroupParent,
+    });
+    this.bus.setMaxListeners(0);
+  }
+
+  /** Start watching exits and reconcile containers with what happened while berthd was down. Idempotent. */
+  init(): Promise<void> {
+    this.ready ??= (async () => {
+      await mkdir(path.join(this.d.dataRoot, 'containers'), { recursive: true, mode: 0o710 });
+      await this.runtime.init((id, code) => void this.handleExit(id, code));
+      await reconcileContainers(this, this.d.log);
+    })();
+    return this.ready;
+  }
+
+  shutdown(): void {
+    this.runtime.close();
+  }
+
+  private withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => { if (this.locks.get(id) === tail) this.locks.delete(id); });
+    return next;
+  }
+
+  /** Find by full ID, name or unique ID prefix; NotFound in dockerd's words. */
+  get(ref: string): ContainerRecord {
+    const c = this.store.find(ref);
+    if (c === 'ambiguous') throw invalidArgument(`multiple IDs found with provided prefix: ${ref}`);
+    if (!c) throw notFound(`No such container: ${ref}`);
+    return c;
+  }
+
+  private attrs(c: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(c.config.Labels ?? {}), image: c.config.Image, name: c.name, ...extra };
+  }
+
+  /** Exported for the image service: IDs of containers created from `imageId`. */
+  containersUsing(imageId: string): string[] {
+    return this.store.usingImage(imageId);
+  }
+
+  counts(): { total: number; running: number; paused: number; stopped: number } {
+    const all = this.store.list();
+    const running = all.filter((c) => c.state.status === 'running' || c.state.status === 'restarting').length;
+    const paused = all.filter((c) => c.state.status === 'paused').length;
+    return { total: all.length, running, paused, stopped: all.length - running - paused };
+  }
+
+  async create(req: CreateRequest, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    await this.init();
+    const ref = req.Image ?? '';
+    if (!ref) throw invalidArgument('config cannot be empty in order to create a container');
+    const image = this.d.images.resolve(ref);
+    if (!image) {
+      let shown = ref;
+      try { shown = familiarString(parseWithDefaultTag(ref)); } catch { /* keep as typed */ }
+      throw notFound(`No such image: ${shown}`);
+    }
+    const id = newId();
+    let finalName: string;
+    if (name) {
+      finalName = validateName(name);
+      const holder = this.store.find(finalName);
+      if (holder && holder !== 'ambiguous' && holder.name === finalName) throw this.nameConflict(finalName, holder.id);
+    } else {
+      finalName = generateName((n) => this.store.nameTaken(n));
+    }
+    const record: ContainerRecord = {
+      id, name: finalName, imageId: image.id, created: now(),
+      config: mergeConfig(req, image, id, ref),
+      hostConfig: normalizeHostConfig(req.HostConfig),
+      state: { status: 'created', pid: 0, exitCode: 0, error: '', oomKilled: false, startedAt: ZERO_TIME, finishedAt: ZERO_TIME },
+      restartCount: 0, networkSettings: {}, mounts: [],
+    };
+    await makeContainerDirs(this.paths, id);
+    try {
+      this.store.insert(record);
+    } catch (err) {
+      await rm(this.paths.dir(id), { recursive: true, force: true });
+      const holder = this.store.find(finalName);
+      if (holder && holder !== 'ambiguous' && holder.name === finalName) throw this.nameConflict(finalName, holder.id);
+      throw err;
+    }
+    this.d.events.emit('container', 'create', id, this.attrs(record));
+    return { Id: id, Warnings: [] };
+  }
+
+  private nameConflict(name: string, holder: string) {
+    return conflict(`Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+  }
+
+  async start(ref: string): Promise<void> {
+    await this.init();
+    const { id } = this.get(ref);
+    await this.withLock(id, async () => {
+      const c = this.get(id);
+      if (isUp(c)) throw notModified('container already started');
+      if (c.state.status === 'removing' || c.state.status === 'dead') throw conflict(`cannot start container ${id}: container is marked for removal`);
+      const image = this.d.images.get(c.imageId);
+      if (!image) throw conflict(`cannot start container ${id}: its image ${c.imageId} was removed`);
+      try {
+        await mountRootfs(this.d.layers, this.paths, c, image.layers);
+        const spec = await specFor(this.paths, c, this.runtime.cgroupsPath(id));
+        const { pid } = await this.runtime.create({
+          id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: this.paths.log(id),
+          spec, tty: c.config.Tty, openStdin: c.config.OpenStdin, stdinOnce: c.config.StdinOnce,
+        });
+        this.store.setState(id, { ...c.state, status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt: now() });
+        await this.attaches.connectPending(id, () => this.runtime.attach(id));
+        await this.runtime.start(id);
+      } catch (err) {
+        const msg = errorMessage(err);
+        await this.releaseTask(id).catch((e) => this.d.log.warn('cleanup after failed start', { id, error: errorMessage(e) }));
+        const notFoundExec = /executable file not found|no such file or directory/i.test(msg);
+        this.store.setState(id, { ...c.state, status: c.state.status, pid: 0, exitCode: notFoundExec ? 127 : 128, error: msg });
+        this.attaches.endPending(id);
+        // dockerd removes an auto-remove container whose start failed; `docker run --rm` waits for that.
+        if (c.hostConfig.AutoRemove) setImmediate(() => void this.remove(id, { force: true }).catch(() => undefined));
+        throw notFoundExec ? invalidArgument(msg) : internal(msg);
+      }
+      this.d.events.emit('container', 'start', id, this.attrs(c));
+    });
+  }
+
+  /** Undo a task: runtime state, conmon leftovers, cgroup, rootfs mount. */
+  private async releaseTask(id: string, forgetExit = true): Promise<void> {
+    await this.runtime.cleanup(id, { forgetExit });
+    await unmountRootfs(this.paths, id);
+  }
+
+  /** Called once per exit (from the exit watcher or reconciliation). */
+  async handleExit(id: string, exitCode: number, error = ''): Promise<void> {
+    let autoRemove = false;
+    await this.withLock(id, async () => {
+      const c = this.store.get(id);
+      if (!c || !isUp(c)) {
+        await this.runtime.cleanup(id, { forgetExit: !c }).catch(() => undefined);
+        return;
+      }
+      const oomKilled = await this.runtime.oomKilled(this.paths.dir(id));
+      await this.releaseTask(id, false).catch((e) => this.d.log.warn('cleanup after exit', { id, error: errorMessage(e) }));
+      const state: ContainerState = { ...c.state, status: 'exited', pid: 0, exitCode, oomKilled, error, finishedAt: now() };
+      this.store.setState(id, state);
+      this.d.events.emit('container', 'die', id, this.attrs(c, { exitCode: String(exitCode) }));
+      this.bus.emit(`exit:${id}`, exitCode);
+      autoRemove = c.hostConfig.AutoRemove;
+    });
+    if (autoRemove) {
+      this.remove(id, { force: true }).catch((e) => {
+        if (!isNotFound(e)) this.d.log.warn('auto-remove failed', { id, error: errorMessage(e) });
+      });
+    }
+  }
+
+  /** Resolves with the exit code of the next exit of `id`. */
+  private nextExit(id: string, signal?: AbortSignal): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number) => { signal?.removeEventListener('abort', onAbort); resolve(code); };
+      const onAbort = () => { this.bus.off(`exit:${id}`, onExit); reject(new Error('aborted')); };
+      this.bus.once(`exit:${id}`, onExit);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private removed(id: string, signal?: AbortSignal): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onRemoved = (code: number) => { signal?.removeEventListener('abort', onAbort); resolve(code); };
+      const onAbort = () => { this.bus.off(`removed:${id}`, onRemoved); reject(new Error('aborted')); };
+      this.bus.once(`removed:${id}`, onRemoved);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Block until the condition holds. The listener is registered before this returns, so an API caller can
+   * flush its response headers right after calling and no exit is missed.
+   */
+  wait(ref: string, condition: WaitCondition = 'not-running', signal?: AbortSignal): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+    const c = this.get(ref);
+    const shape = (code: number) => {
+      const err = this.store.get(c.id)?.state.error;
+      return { StatusCode: code, Error: err ? { Message: err } : null };
+    };
+    if (condition === 'removed') return this.removed(c.id, signal).then(shape);
+    if (condition === 'next-exit' || isUp(c)) return this.nextExit(c.id, signal).then(shape);
+    return Promise.resolve(shape(c.state.exitCode));
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    await this.init();
+    const c = this.get(ref);
+    const sig = normalizeSignal(signal);
+    if (!isUp(c)) throw conflict(`Cannot kill container: ${ref}: Container ${c.id} is not running`);
+    this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(sig.number) }));
+    try {
+      await this.runtime.kill(c.id, sig.name);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** Stop signal, then SIGKILL after `timeoutSec` (-1 = wait forever). NotModified when not running. */
+  async stop(ref: string, timeoutSec?: number, signalName?: string): Promise<void> {
+    await this.init();
+    const c = this.get(ref);
+    if (!isUp(c)) throw notModified('container already stopped');
+    const sig = normalizeSignal(signalName || c.config.StopSignal || 'SIGTERM');
+    const timeout = timeoutSec ?? c.config.StopTimeout ?? 10;
+    const exited = this.nextExit(c.id);
+    this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(sig.number) }));
+    await this.runtime.kill(c.id, sig.name).catch((e) => { if (!isNotFound(e)) throw e; });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = timeout < 0 ? new Promise<never>(() => {}) : new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), timeout * 1000); });
+    const first = await Promise.race([exited, timedOut]);
+    if (timer) clearTimeout(timer);
+    if (first === 'timeout') {
+      this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(osConstants.signals.SIGKILL) }));
+      await this.runtime.kill(c.id, 'SIGKILL', true).catch((e) => { if (!isNotFound(e)) throw e; });
+      await exited;
+    }
+    this.d.events.emit('container', 'stop', c.id, this.attrs(c));
+  }
+
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.init();
+    const c = this.get(ref);
+    if (isUp(c)) {
+      if (!opts.force) {
+        throw conflict(`cannot remove container "/${c.name}": container is running: stop the container before removing or force remove`);
+      }
+      const exited = this.nextExit(c.id);
+      this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(osConstants.signals.SIGKILL) }));
+      await this.runtime.kill(c.id, 'SIGKILL', true).catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), 15_000); })]);
+      if (timer) clearTimeout(timer);
+      if (gaveUp) this.d.log.warn('container did not report its exit after SIGKILL; removing anyway', { id: c.id });
+    }
+    await this.withLock(c.id, async () => {
+      const cur = this.store.get(c.id);
+      if (!cur) throw notFound(`No such container: ${ref}`);
+      this.store.setState(c.id, { ...cur.state, status: 'removing' });
+      await this.destroy(cur);
+    });
+  }
+
+  /** Remove everything of a container; used by remove and by reconciliation of an interrupted removal. */
+  async destroy(c: ContainerRecord): Promise<void> {
+    await this.releaseTask(c.id, true);
+    if (await isMounted(this.paths.rootfs(c.id))) throw internal(`cannot remove container ${c.id}: its root filesystem is still mounted`);
+    await rm(this.paths.dir(c.id), { recursive: true, force: true });
+    this.store.remove(c.id);
+    this.attaches.endPending(c.id);
+    this.d.events.emit('container', 'destroy', c.id, this.attrs(c));
+    this.bus.emit(`removed:${c.id}`, c.state.exitCode);
+  }
+
+  list(opts: { all?: boolean; limit?: number; filters?: Map<string, string[]> } = {}) {
+    const filters = opts.filters ?? new Map();
+    let rows = this.store.list();
+    if (!opts.all && !filters.has('status') && !filters.has('exited')) rows = rows.filter((c) => isUp(c));
+    rows = rows.filter((c) => matchesFilters(c, filters, {
+      resolveImage: (r) => this.d.images.resolve(r)?.id,
+      find: (r) => { const f = this.store.find(r); return f === 'ambiguous' ? undefined : f; },
+    }));
+    if (opts.limit && opts.limit > 0) rows = rows.slice(0, opts.limit);
+    const t = Date.now();
+    return rows.map((c) => summaryView(c, this.imageName(c), t));
+  }
+
+  /** The image column: the reference the container was created with while it still names the same image. */
+  private imageName(c: ContainerRecord): string {
+    const img = this.d.images.resolve(c.config.Image);
+    return img && img.id === c.imageId ? c.config.Image : c.imageId;
+  }
+
+  inspect(ref: string) {
+    const c = this.get(ref);
+    const image = this.d.images.get(c.imageId);
+    const lower = image && image.layers.length ? this.d.layers.lowerDirs(image.layers[image.layers.length - 1]).join(':') : '';
+    return inspectView(c, {
+      containerDir: this.paths.dir(c.id),
+      logPath: this.paths.log(c.id),
+      graphDriver: { LowerDir: lower, UpperDir: this.paths.upper(c.id), WorkDir: this.paths.work(c.id), MergedDir: this.paths.rootfs(c.id) },
+    });
+  }
+
+  /** Log records as the container wrote them; `timestamps` prefixes each with its RFC3339Nano time. */
+  async *logs(ref: string, o: LogsOptions & { timestamps?: boolean }, signal?: AbortSignal): AsyncGenerator<LogChunk> {
+    if (!o.stdout && !o.stderr) throw invalidArgument('You must choose at least one stream');
+    const c = this.get(ref);
+    const running = () => { const cur = this.store.get(c.id); return Boolean(cur && isUp(cur)); };
+    for await (const r of readLogs(this.paths.log(c.id), o, running, signal)) {
+      const data = o.timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(r.timeNs) + ' '), r.data]) : r.data;
+      yield { stream: c.config.Tty ? 'stdout' : r.stream, data };
+    }
+  }
+
+  /** Attach a client; a session on a container that is not running waits for its next start. */
+  async attach(ref: string, opts: AttachOptions, sink: AttachSink): Promise<AttachHandle> {
+    await this.init();
+    const c = this.get(ref);
+    const session = new AttachSession(opts, sink, (s) => this.attaches.remove(c.id, s));
+    this.d.events.emit('container', 'attach', c.id, this.attrs(c));
+    if (c.state.status === 'running') {
+      try {
+        session.bind(await this.runtime.attach(c.id));
+      } catch {
+        session.finish();
+      }
+    } else {
+      this.attaches.add(c.id, session);
+    }
+    return session;
+  }
+
+  /** Set the TTY size of a running container (POST /containers/{id}/resize). */
+  async resize(ref: string, height: number, width: number): Promise<void> {
+    const c = this.get(ref);
+    if (!isUp(c)) throw conflict(`Container ${c.id} is not running`);
+    if (!c.config.Tty) return;
+    await this.runtime.resize(this.paths.bundle(c.id), height, width).catch((e) => {
+      throw internal(`cannot resize tty of container ${c.id}: ${errorMessage(e)}`);
+    });
+  }
+
+  async prune(filters: Map<string, string[]> = new Map()): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    await this.init();
+    const deleted: string[] = [];
+    for (const c of this.store.list()) {
+      if (isUp(c) || !matchesFilters(c, new Map([...filters].filter(([k]) => k === 'label')), { resolveImage: () => undefined, find: () => undefined })) continue;
+      try {
+        await this.remove(c.id);
+        deleted.push(c.id);
+      } catch (err) {
+        this.d.log.warn('prune could not remove a container', { id: c.id, error: errorMessage(err) });
+      }
+    }
+    this.d.events.emit('container', 'prune', '', { reclaimed: '0' });
+    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+  }
+
+  /** Mark a container exited without an exit file (reconciliation: state lost while berthd was down). */
+  async markExited(id: string, exitCode: number, error: string): Promise<void> {
+    await this.handleExit(id, exitCode, error);
+  }
+}

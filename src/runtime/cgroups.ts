@@ -1,0 +1,86 @@
+import { access, mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+/** v1 hierarchies conmon is moved into. cpuset is left out: a new v1 cpuset group is empty and refuses tasks. */
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'blkio', 'freezer', 'devices', 'systemd'];
+
+export type CgroupMode = 'v1' | 'v2';
+
+export async function cgroupMode(root = CGROUP_ROOT): Promise<CgroupMode> {
+  try {
+    await access(path.join(root, 'cgroup.controllers'));
+    return 'v2';
+  } catch {
+    return 'v1';
+  }
+}
+
+/** The cgroup directories one relative cgroup path maps to (one per v1 hierarchy, or one on v2). */
+async function cgroupDirs(rel: string, root = CGROUP_ROOT): Promise<string[]> {
+  if ((await cgroupMode(root)) === 'v2') return [path.join(root, rel)];
+  const dirs: string[] = [];
+  for (const ctl of V1_CONTROLLERS) {
+    try {
+      await access(path.join(root, ctl, 'cgroup.procs'));
+      dirs.push(path.join(root, ctl, rel));
+    } catch { /* hierarchy not mounted */ }
+  }
+  // The hybrid layout's cgroup2 mount: runc creates the container's group there too.
+  try {
+    await access(path.join(root, 'unified', 'cgroup.procs'));
+    dirs.push(path.join(root, 'unified', rel));
+  } catch { /* not hybrid */ }
+  return dirs;
+}
+
+/**
+ * Move a process into `<hierarchy>/<rel>` on every hierarchy, creating the groups. Used for conmon, before
+ * it is released, so that conmon and its container leave berthd's own cgroup and survive a berthd crash.
+ * Best effort per hierarchy; returns the ones that failed.
+ */
+export async function moveToCgroup(pid: number, rel: string, root = CGROUP_ROOT): Promise<string[]> {
+  const failed: string[] = [];
+  for (const dir of await cgroupDirs(rel, root)) {
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'cgroup.procs'), String(pid));
+    } catch {
+      failed.push(dir);
+    }
+  }
+  return failed;
+}
+
+/** Remove a container's (empty) cgroup dirs that the runtime left behind. Missing dirs are fine. */
+export async function removeCgroup(rel: string, root = CGROUP_ROOT): Promise<void> {
+  for (const dir of await cgroupDirs(rel, root)) {
+    await removeTree(dir);
+  }
+}
+
+/** cgroup dirs can only be rmdir'ed, children first; their pseudo files go with them. */
+async function removeTree(dir: string): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) if (e.isDirectory()) await removeTree(path.join(dir, e.name));
+  try {
+    await rmdir(dir);
+  } catch { /* busy or gone */ }
+}
+
+/** Cgroup dirs that exist for `rel` (tests use this to prove cleanup). */
+export async function existingCgroupDirs(rel: string, root = CGROUP_ROOT): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of await cgroupDirs(rel, root)) {
+    try {
+      await access(dir);
+      out.push(dir);
+    } catch { /* absent */ }
+  }
+  return out;
+}

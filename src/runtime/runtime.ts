@@ -1,0 +1,185 @@
+import { constants as fsConstants } from 'node:fs';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Logger } from '../util/logger';
+import { AttachConnection } from './attach-socket';
+import { removeCgroup } from './cgroups';
+import { CONMON_PATH, launchConmon } from './conmon';
+import { ExitWatcher, type ExitListener } from './exit-watcher';
+import { RuncClient, type RuncState } from './runc';
+
+export interface RuntimeOptions {
+  /** the OCI runtime binary, e.g. /usr/sbin/runc */
+  runtimePath: string;
+  /** <execRoot>: runtime state in runc/, exit files in exits/, attach sockets in s/ */
+  execRoot: string;
+  log: Logger;
+  conmonPath?: string;
+  /** cgroup parent of containers and of conmon, relative to each hierarchy root */
+  cgroupParent?: string;
+}
+
+export interface CreateTask {
+  id: string;
+  name: string;
+  /** holds config.json and the rootfs mount point; conmon also puts pidfile, ctl, winsz, attach here */
+  bundleDir: string;
+  /** conmon's cwd and persist dir (exit, oom, conmon.pid) */
+  containerDir: string;
+  logPath: string;
+  spec: Record<string, unknown>;
+  tty: boolean;
+  openStdin: boolean;
+  stdinOnce: boolean;
+}
+
+/**
+ * Containers as the runtime sees them: conmon monitors each one and runs `runc create`; berthd runs
+ * start/kill/delete/state. Words: a *task* is the runtime's instance of a container (created → running →
+ * stopped → deleted); its exit code arrives once through the exit watcher.
+ */
+export class ConmonRuntime {
+  readonly runc: RuncClient;
+  readonly exitDir: string;
+  readonly socketDir: string;
+  readonly cgroupParent: string;
+  private watcher?: ExitWatcher;
+
+  constructor(private readonly o: RuntimeOptions) {
+    this.runc = new RuncClient(o.runtimePath, path.join(o.execRoot, 'runc'));
+    this.exitDir = path.join(o.execRoot, 'exits');
+    this.socketDir = path.join(o.execRoot, 's');
+    this.cgroupParent = o.cgroupParent ?? '/berth';
+  }
+
+  /** Prepare dirs and start watching exits; call once before anything else. */
+  async init(onExit: ExitListener): Promise<void> {
+    await Promise.all([this.runc.stateRoot, this.exitDir, this.socketDir].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
+    this.watcher = new ExitWatcher(this.exitDir, onExit, this.o.log);
+    await this.watcher.start();
+  }
+
+  close(): void {
+    this.watcher?.stop();
+  }
+
+  private get exits(): ExitWatcher {
+    if (!this.watcher) throw new Error('ConmonRuntime.init was not called');
+    return this.watcher;
+  }
+
+  cgroupsPath(id: string): string {
+    return `${this.cgroupParent}/${id}`;
+  }
+
+  socketId(id: string): string {
+    return id.slice(0, 32);
+  }
+
+  attachSocketPath(id: string): string {
+    return path.join(this.socketDir, this.socketId(id), 'attach');
+  }
+
+  /** Write config.json and have conmon create the task; resolves with the init pid (not yet running). */
+  async create(t: CreateTask): Promise<{ pid: number }> {
+    await mkdir(t.bundleDir, { recursive: true });
+    await writeFile(path.join(t.bundleDir, 'config.json'), JSON.stringify(t.spec));
+    await this.exits.forget(t.id);
+    await rm(path.join(t.containerDir, 'exit'), { force: true });
+    await rm(path.join(t.containerDir, 'oom'), { force: true });
+    this.exits.expect(t.id);
+    try {
+      return await launchConmon({
+        id: t.id, socketId: this.socketId(t.id), name: t.name,
+        bundleDir: t.bundleDir, containerDir: t.containerDir, logPath: t.logPath,
+        exitDir: this.exitDir, socketDir: this.socketDir,
+        runtimePath: this.o.runtimePath, runtimeRoot: this.runc.stateRoot,
+        tty: t.tty, openStdin: t.openStdin, stdinOnce: t.stdinOnce,
+        conmonCgroup: `${this.cgroupParent}/conmon`,
+      }, this.o.log, this.o.conmonPath ?? CONMON_PATH);
+    } catch (err) {
+      this.exits.unexpect(t.id);
+      await this.cleanup(t.id);
+      throw err;
+    }
+  }
+
+  start(id: string): Promise<void> {
+    return this.runc.start(id);
+  }
+
+  kill(id: string, signal: string, all = false): Promise<void> {
+    return this.runc.kill(id, signal, all);
+  }
+
+  state(id: string): Promise<RuncState | undefined> {
+    return this.runc.state(id);
+  }
+
+  /**
+   * Reconciliation of a task created by an earlier daemon: its exit code when the exit file is already
+   * there (the caller handles it), otherwise the exit is watched from now on (the sweep covers a file that
+   * appears between the read and the watch).
+   */
+  async watch(id: string): Promise<number | undefined> {
+    const code = await this.exits.read(id);
+    if (code === undefined) this.exits.expect(id);
+    return code;
+  }
+
+  exitCode(id: string): Promise<number | undefined> {
+    return this.exits.read(id);
+  }
+
+  attach(id: string): Promise<AttachConnection> {
+    return AttachConnection.connect(this.attachSocketPath(id));
+  }
+
+  /** After exit (or to abandon a task): delete runtime state, conmon's leftovers, the cgroup dirs. */
+  async cleanup(id: string, opts: { forgetExit?: boolean } = {}): Promise<void> {
+    await this.runc.delete(id, true);
+    await rm(path.join(this.socketDir, this.socketId(id)), { force: true });
+    await removeCgroup(this.cgroupsPath(id));
+    if (opts.forgetExit) await this.exits.forget(id);
+  }
+
+  /** Is the conmon recorded in `<containerDir>/conmon.pid` still alive? */
+  async conmonAlive(containerDir: string): Promise<boolean> {
+    let pid: number;
+    try {
+      pid = Number.parseInt((await readFile(path.join(containerDir, 'conmon.pid'), 'utf8')).trim(), 10);
+    } catch {
+      return false;
+    }
+    if (!Number.isFinite(pid) || pid <= 0) return false;
+    try {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes('conmon');
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Resize the task's terminal through conmon's ctl fifo. One message per write: conmon 2.1.6 handles the
+   * first line of a read twice when two messages arrive together (runtime.md pitfall 7).
+   */
+  async resize(bundleDir: string, height: number, width: number): Promise<void> {
+    const fh = await open(path.join(bundleDir, 'ctl'), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+    try {
+      await fh.write(`1 ${height} ${width}\n`);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** conmon writes `oom` into its persist dir when the container cgroup saw an OOM kill. */
+  async oomKilled(containerDir: string): Promise<boolean> {
+    try {
+      await readFile(path.join(containerDir, 'oom'));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
