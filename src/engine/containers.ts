@@ -20,6 +20,9 @@ import { inspectView, matchesFilters, summaryView } from './containers-view';
 import type { EventLog } from './events';
 import { generateName } from './names';
 import { reconcileContainers } from './containers-reconcile';
+import { normalizeSignal } from './containers-signal';
+
+export { normalizeSignal };
 
 export interface ContainerServiceDeps {
   dataRoot: string;
@@ -45,21 +48,6 @@ export interface LogChunk {
 
 const now = () => new Date().toISOString();
 const isUp = (c: ContainerRecord) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
-
-/** A signal name or number → the name runc takes; InvalidArgument when unknown. */
-export function normalizeSignal(sig: string): { name: string; number: number } {
-  const s = sig.trim().toUpperCase();
-  const table = osConstants.signals as Record<string, number>;
-  if (/^\d+$/.test(s)) {
-    const n = Number(s);
-    const name = Object.keys(table).find((k) => table[k] === n);
-    if (!name || n === 0) throw invalidArgument(`Invalid signal: ${sig}`);
-    return { name, number: n };
-  }
-  const name = s.startsWith('SIG') ? s : `SIG${s}`;
-  if (!(name in table)) throw invalidArgument(`Invalid signal: ${sig}`);
-  return { name, number: table[name] };
-}
 
 /**
  * Containers: create, start, stop, kill, remove, wait, list, inspect, logs, attach. Records live in the
