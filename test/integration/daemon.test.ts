@@ -129,3 +129,23 @@ test('bad flags and a malformed config file stop berthd with a message', async (
     assert.match(text, /^berthd: /);
   }
 });
+
+test('bad input gets a clear 4xx and changes nothing: malformed JSON, invalid references, unknown images', async () => {
+  const malformed = await request(sock, 'POST', '/containers/create', '{"Image": "busybox", ');
+  assert.equal(malformed.status, 400);
+  assert.match(JSON.parse(malformed.body).message, /invalid JSON/i);
+  const wrongType = await request(sock, 'POST', '/containers/create', '[1,2]');
+  assert.ok(wrongType.status >= 400 && wrongType.status < 500, wrongType.body);
+  const badRef = await request(sock, 'POST', '/images/create?fromImage=' + encodeURIComponent('Not/Valid:Ref!'));
+  assert.equal(badRef.status, 400);
+  assert.match(JSON.parse(badRef.body).message, /invalid reference format/);
+  const unknown = await request(sock, 'GET', '/images/nosuchimage/json');
+  assert.equal(unknown.status, 404);
+  assert.equal(JSON.parse(unknown.body).message, 'No such image: nosuchimage:latest');
+  const badTag = await request(sock, 'POST', '/images/nosuchimage/tag?repo=UPPER');
+  assert.ok([400, 404].includes(badTag.status), badTag.body);
+  const list = JSON.parse((await request(sock, 'GET', '/containers/json?all=1')).body);
+  assert.deepEqual(list, []);
+  assert.deepEqual(JSON.parse((await request(sock, 'GET', '/images/json')).body), []);
+  assert.equal((await request(sock, 'GET', '/_ping')).status, 200);
+});
