@@ -19,11 +19,10 @@ import { invalidArgument } from '../errors';
 import type { Db } from '../store/db';
 import type { Logger } from '../util/logger';
 import type { EventLog } from './events';
-import { progressId, pullLayer, type LayerJob, type LayerOutcome } from './pull-layer';
+import { canUseLayerWorkers, layerWorkers, MAX_CONCURRENT_LAYERS, progressId, pullLayer, type LayerJob, type LayerOutcome } from './pull-layer';
 import { layerStatus } from './progress';
 
-/** Layers downloaded at once; the rest show "Waiting" as with dockerd. */
-export const MAX_CONCURRENT_LAYERS = 4;
+export { MAX_CONCURRENT_LAYERS } from './pull-layer';
 
 export interface PullerDeps {
   dataRoot: string;
@@ -58,6 +57,8 @@ export class Puller {
     const ref = parseWithDefaultTag(refText);
     const explicit = opts.platform ? parsePlatform(opts.platform) : undefined;
     const { content } = this.deps;
+    // the layer threads boot while the manifest and config are fetched
+    if (canUseLayerWorkers(content, this.deps.layers)) layerWorkers.warm();
     progress({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
 
     const resolved = await resolveImage(ref, {

@@ -11,6 +11,11 @@ export type Compression = 'gzip' | 'zstd' | 'none';
 
 /** Large output chunks: fewer callbacks per layer on the pull hot path. */
 const CHUNK_SIZE = 256 * 1024;
+/**
+ * Decompressor buffers on both sides: with the 16 KiB default every network chunk waited for the one
+ * before it to be inflated and consumed, so download, inflate and file writes ran in turn, not together.
+ */
+const DECOMPRESS_BUFFER = 4 * 1024 * 1024;
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
@@ -37,11 +42,12 @@ export function compressionFromMediaType(mediaType: string): Compression {
 export function createDecompressor(c: Compression): Duplex {
   switch (c) {
     case 'gzip':
-      return zlib.createGunzip({ chunkSize: CHUNK_SIZE });
+      // zlib streams take the stream options too; @types/node's ZlibOptions does not list them
+      return zlib.createGunzip({ chunkSize: CHUNK_SIZE, highWaterMark: DECOMPRESS_BUFFER } as zlib.ZlibOptions);
     case 'zstd':
       return spawnFilter('zstd', ['-dcq']);
     case 'none':
-      return new PassThrough({ highWaterMark: CHUNK_SIZE });
+      return new PassThrough({ highWaterMark: DECOMPRESS_BUFFER });
   }
 }
 

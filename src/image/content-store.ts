@@ -37,7 +37,8 @@ export class FsContentStore implements ContentStore {
   private readonly blobDir: string;
   private readonly tmpDir: string;
 
-  constructor(dataRoot: string) {
+  /** `dataRoot` is public so a worker thread can open the same store. */
+  constructor(readonly dataRoot: string) {
     this.blobDir = path.join(dataRoot, 'content', 'sha256');
     this.tmpDir = path.join(dataRoot, 'tmp');
   }

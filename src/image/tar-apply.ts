@@ -306,6 +306,8 @@ class Applier {
 async function writeFile(abs: string, h: TarHeader, body: AsyncIterable<Buffer> | Buffer[], skipChown: boolean): Promise<void> {
   const perm = h.mode & 0o7777;
   const fh = await fs.open(abs, CREATE_FLAGS, perm & 0o777);
+  // one batch is written while the next is read, so the disk and the decompressor work at the same time
+  let writing: Promise<void> | undefined;
   try {
     let batch: Buffer[] = [];
     let batchBytes = 0;
@@ -313,17 +315,22 @@ async function writeFile(abs: string, h: TarHeader, body: AsyncIterable<Buffer> 
       batch.push(chunk);
       batchBytes += chunk.length;
       if (batchBytes >= WRITE_BATCH) {
-        await writeAll(fh, batch);
+        await writing;
+        writing = writeAll(fh, batch);
+        writing.catch(() => {}); // awaited above or below
         batch = [];
         batchBytes = 0;
       }
     }
+    await writing;
+    writing = undefined;
     if (batchBytes > 0) await writeAll(fh, batch);
     if (!skipChown) await fh.chown(h.uid, h.gid);
     // the create mode was cut by the umask, and chown clears setuid/setgid: set the mode last
     if (!skipChown || (perm & ~0o777) !== 0 || (perm & UMASK) !== 0) await fh.chmod(perm);
     await fh.utimes(h.mtime, h.mtime);
   } finally {
+    await writing?.catch(() => {});
     await fh.close();
   }
 }
