@@ -10,12 +10,18 @@ import { AuthChecker } from '../engine/auth-check';
 import { ImageSearcher } from '../engine/search';
 import { registerBuildRoutes } from '../api/build';
 import { Builder, authForReference } from '../build/builder';
+import { ContainerRunStep } from '../build/run-step';
 import { registerVolumeRoutes } from '../api/volumes';
 import { registerNetworkRoutes } from '../api/networks';
 import { VolumeService } from '../engine/volumes';
 import { NetworkService } from '../engine/networks';
 import { ContainerService } from '../engine/containers';
 import { registerContainerRoutes } from '../api/containers';
+import { registerExecRoutes } from '../api/exec';
+import { ExecService } from '../engine/exec';
+import { registerContainerFsRoutes } from '../api/container-fs';
+import { ContainerFs } from '../engine/container-fs';
+import { Committer } from '../engine/commit';
 import { EventLog } from '../engine/events';
 import { SystemService } from '../engine/system';
 import { ImageService } from '../engine/images';
@@ -45,8 +51,10 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
 
   const registry = { mirrors: config.registryMirrors, insecure: config.insecureRegistries, mirrorsOnly: config.registryMirrorOnly };
   const puller = new Puller({ dataRoot, db, content, layers, images, events, registry, log: log.child({ component: 'pull' }) });
+  const volumes = new VolumeService({ dataRoot, db, events, log: log.child({ component: 'volumes' }) });
+  const networks = new NetworkService({ execRoot, db, events, log: log.child({ component: 'networks' }), bip: config.bip });
   const containers = new ContainerService({
-    dataRoot, execRoot, db, images, layers, events, log: log.child({ component: 'containers' }),
+    dataRoot, execRoot, db, images, layers, events, log: log.child({ component: 'containers' }), networks, volumes,
     runtimePath: config.defaultRuntime === 'crun' ? '/usr/bin/crun' : '/usr/sbin/runc',
   });
   const imageService = new ImageService({
@@ -56,9 +64,6 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   // Remains of a crash (an unfinished pull, load or import) are removed before anything is served.
   await imageService.collectGarbage?.();
   await layers.gc();
-
-  const volumes = new VolumeService({ dataRoot, db, events, log: log.child({ component: 'volumes' }) });
-  const networks = new NetworkService({ execRoot, db, events, log: log.child({ component: 'networks' }), bip: config.bip });
 
   const system = new SystemService({
     dataRoot, execRoot,
@@ -89,12 +94,19 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
     dataRoot, db, content, layers, images, events, log: log.child({ component: 'build' }),
     pull: async (ref, o, progress) =>
       (await puller.pull(ref, { platform: o.platform, auth: authForReference(ref, o.authConfigs), signal: o.signal }, progress)).image,
+    runStep: new ContainerRunStep({ dataRoot, execRoot, layers, log: log.child({ component: 'build-run' }), runtimePath: '/usr/sbin/runc' }),
   });
   registerBuildRoutes(router, builder);
   registerVolumeRoutes(router, volumes);
   registerNetworkRoutes(router, networks);
   registerContainerRoutes(router, containers);
+  registerExecRoutes(router, new ExecService({ containers, events, log: log.child({ component: 'exec' }) }));
+  registerContainerFsRoutes(router, {
+    fs: new ContainerFs({ containers, images, layers, events, log: log.child({ component: 'container-fs' }) }),
+    committer: new Committer({ containers, db, content, layers, images, events, log: log.child({ component: 'commit' }) }),
+  });
   await containers.init();
+  await containers.resources.gc();
 
   return {
     events,

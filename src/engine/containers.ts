@@ -5,7 +5,6 @@ import { constants as osConstants } from 'node:os';
 import { conflict, errorMessage, internal, invalidArgument, isNotFound, notFound, notModified } from '../errors';
 import { familiarString, parseWithDefaultTag } from '../image/reference';
 import type { ImageStore, LayerStore } from '../image/types';
-import { dockerTimestamp } from '../runtime/k8s-log';
 import type { OutputStream } from '../runtime/attach-socket';
 import { ConmonRuntime } from '../runtime/runtime';
 import type { Db } from '../store/db';
@@ -13,7 +12,7 @@ import { newId } from '../util/ids';
 import type { Logger } from '../util/logger';
 import { AttachHub, AttachSession, type AttachHandle, type AttachOptions, type AttachSink } from './containers-attach';
 import { mergeConfig, normalizeHostConfig, validateName, type CreateRequest } from './containers-config';
-import { readLogs, type LogsOptions } from './containers-logs';
+import { readLogChunks, type LogsOptions } from './containers-logs';
 import { ContainerStore, ZERO_TIME, type ContainerRecord, type ContainerState } from './containers-store';
 import { ContainerPaths, isMounted, makeContainerDirs, mountRootfs, specFor, unmountRootfs } from './containers-task';
 import { inspectView, matchesFilters, summaryView } from './containers-view';
@@ -21,6 +20,9 @@ import type { EventLog } from './events';
 import { generateName } from './names';
 import { reconcileContainers } from './containers-reconcile';
 import { normalizeSignal } from './containers-signal';
+import { ContainerResources } from './container-resources';
+import type { NetworkService } from './networks';
+import type { VolumeService } from './volumes';
 
 export { normalizeSignal };
 
@@ -37,6 +39,8 @@ export interface ContainerServiceDeps {
   conmonPath?: string;
   /** cgroup parent for containers and conmon (default /berth) */
   cgroupParent?: string;
+  networks?: NetworkService;
+  volumes?: VolumeService;
 }
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
@@ -62,6 +66,8 @@ export class ContainerService {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly attaches = new AttachHub();
   private ready?: Promise<void>;
+  /** mounts and network endpoints (container-resources.ts) */
+  readonly resources: ContainerResources;
 
   constructor(private readonly d: ContainerServiceDeps) {
     this.store = new ContainerStore(d.db);
@@ -70,6 +76,10 @@ export class ContainerService {
       runtimePath: d.runtimePath, execRoot: d.execRoot, log: d.log, conmonPath: d.conmonPath, cgroupParent: d.cgroupParent,
     });
     this.bus.setMaxListeners(0);
+    this.resources = new ContainerResources({
+      networks: d.networks, volumes: d.volumes, log: d.log, get: (r) => this.get(r), dir: (id) => this.paths.dir(id), all: () => this.store.list(),
+    });
+    this.resources.wire();
   }
 
   /** Start watching exits and reconcile containers with what happened while berthd was down. Idempotent. */
@@ -84,6 +94,11 @@ export class ContainerService {
 
   shutdown(): void {
     this.runtime.close();
+  }
+
+  /** Run `fn` while no start, exit or removal of `id` can interleave (cp, export and commit mount under it). */
+  exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.withLock(id, fn);
   }
 
   private withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -145,11 +160,13 @@ export class ContainerService {
       state: { status: 'created', pid: 0, exitCode: 0, error: '', oomKilled: false, startedAt: ZERO_TIME, finishedAt: ZERO_TIME },
       restartCount: 0, networkSettings: {}, mounts: [],
     };
+    await this.resources.prepare(record, req);
     await makeContainerDirs(this.paths, id);
     try {
       this.store.insert(record);
     } catch (err) {
       await rm(this.paths.dir(id), { recursive: true, force: true });
+      await this.resources.abort(record);
       const holder = this.store.find(finalName);
       if (holder && holder !== 'ambiguous' && holder.name === finalName) throw this.nameConflict(finalName, holder.id);
       throw err;
@@ -174,6 +191,7 @@ export class ContainerService {
       try {
         await mountRootfs(this.d.layers, this.paths, c, image.layers);
         const spec = await specFor(this.paths, c, this.runtime.cgroupsPath(id));
+        await this.resources.start(c, spec, this.paths.rootfs(id));
         const { pid } = await this.runtime.create({
           id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: this.paths.log(id),
           spec, tty: c.config.Tty, openStdin: c.config.OpenStdin, stdinOnce: c.config.StdinOnce,
@@ -188,7 +206,7 @@ export class ContainerService {
         this.store.setState(id, { ...c.state, status: c.state.status, pid: 0, exitCode: notFoundExec ? 127 : 128, error: msg });
         this.attaches.endPending(id);
         // dockerd removes an auto-remove container whose start failed; `docker run --rm` waits for that.
-        if (c.hostConfig.AutoRemove) setImmediate(() => void this.remove(id, { force: true }).catch(() => undefined));
+        if (c.hostConfig.AutoRemove) setImmediate(() => void this.remove(id, { force: true, volumes: true }).catch(() => undefined));
         throw notFoundExec ? invalidArgument(msg) : internal(msg);
       }
       this.d.events.emit('container', 'start', id, this.attrs(c));
@@ -198,6 +216,7 @@ export class ContainerService {
   /** Undo a task: runtime state, conmon leftovers, cgroup, rootfs mount. */
   private async releaseTask(id: string, forgetExit = true): Promise<void> {
     await this.runtime.cleanup(id, { forgetExit });
+    await this.resources.stop(id);
     await unmountRootfs(this.paths, id);
   }
 
@@ -214,12 +233,13 @@ export class ContainerService {
       await this.releaseTask(id, false).catch((e) => this.d.log.warn('cleanup after exit', { id, error: errorMessage(e) }));
       const state: ContainerState = { ...c.state, status: 'exited', pid: 0, exitCode, oomKilled, error, finishedAt: now() };
       this.store.setState(id, state);
+      if (oomKilled) this.d.events.emit('container', 'oom', id, this.attrs(c));
       this.d.events.emit('container', 'die', id, this.attrs(c, { exitCode: String(exitCode) }));
       this.bus.emit(`exit:${id}`, exitCode);
       autoRemove = c.hostConfig.AutoRemove;
     });
     if (autoRemove) {
-      this.remove(id, { force: true }).catch((e) => {
+      this.remove(id, { force: true, volumes: true }).catch((e) => {
         if (!isNotFound(e)) this.d.log.warn('auto-remove failed', { id, error: errorMessage(e) });
       });
     }
@@ -294,7 +314,8 @@ export class ContainerService {
     this.d.events.emit('container', 'stop', c.id, this.attrs(c));
   }
 
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  /** `volumes`: also remove the container's anonymous volumes (`rm -v`). */
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     await this.init();
     const c = this.get(ref);
     if (isUp(c)) {
@@ -313,16 +334,17 @@ export class ContainerService {
       const cur = this.store.get(c.id);
       if (!cur) throw notFound(`No such container: ${ref}`);
       this.store.setState(c.id, { ...cur.state, status: 'removing' });
-      await this.destroy(cur);
+      await this.destroy(cur, opts.volumes);
     });
   }
 
   /** Remove everything of a container; used by remove and by reconciliation of an interrupted removal. */
-  async destroy(c: ContainerRecord): Promise<void> {
+  async destroy(c: ContainerRecord, removeVolumes = false): Promise<void> {
     await this.releaseTask(c.id, true);
     if (await isMounted(this.paths.rootfs(c.id))) throw internal(`cannot remove container ${c.id}: its root filesystem is still mounted`);
     await rm(this.paths.dir(c.id), { recursive: true, force: true });
     this.store.remove(c.id);
+    await this.resources.removed(c, removeVolumes);
     this.attaches.endPending(c.id);
     this.d.events.emit('container', 'destroy', c.id, this.attrs(c));
     this.bus.emit(`removed:${c.id}`, c.state.exitCode);
@@ -338,7 +360,10 @@ export class ContainerService {
     }));
     if (opts.limit && opts.limit > 0) rows = rows.slice(0, opts.limit);
     const t = Date.now();
-    return rows.map((c) => summaryView(c, this.imageName(c), t));
+    return rows.map((c) => {
+      const { record, ports } = this.resources.view(c);
+      return { ...summaryView(record, this.imageName(c), t), Ports: ports };
+    });
   }
 
   /** The image column: the reference the container was created with while it still names the same image. */
@@ -351,7 +376,7 @@ export class ContainerService {
     const c = this.get(ref);
     const image = this.d.images.get(c.imageId);
     const lower = image && image.layers.length ? this.d.layers.lowerDirs(image.layers[image.layers.length - 1]).join(':') : '';
-    return inspectView(c, {
+    return inspectView(this.resources.view(c).record, {
       containerDir: this.paths.dir(c.id),
       logPath: this.paths.log(c.id),
       graphDriver: { LowerDir: lower, UpperDir: this.paths.upper(c.id), WorkDir: this.paths.work(c.id), MergedDir: this.paths.rootfs(c.id) },
@@ -363,9 +388,8 @@ export class ContainerService {
     if (!o.stdout && !o.stderr) throw invalidArgument('You must choose at least one stream');
     const c = this.get(ref);
     const running = () => { const cur = this.store.get(c.id); return Boolean(cur && isUp(cur)); };
-    for await (const r of readLogs(this.paths.log(c.id), o, running, signal)) {
-      const data = o.timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(r.timeNs) + ' '), r.data]) : r.data;
-      yield { stream: c.config.Tty ? 'stdout' : r.stream, data };
+    for await (const r of readLogChunks(this.paths.log(c.id), o, running, signal)) {
+      yield { stream: c.config.Tty ? 'stdout' : r.stream, data: r.data };
     }
   }
 

@@ -18,8 +18,11 @@ function exported(name: string): boolean {
   return name === 'security.capability' || name.startsWith('user.');
 }
 
-export function exportLayerTar(root: string): Readable {
-  return Readable.from(generate(root), { objectMode: false, highWaterMark: READ_CHUNK });
+/** `skip` leaves entries out by their path relative to `root` (commit drops the runtime's mount points). */
+export type ExportSkip = (rel: string, st: Stats, abs: string) => boolean | Promise<boolean>;
+
+export function exportLayerTar(root: string, skip?: ExportSkip): Readable {
+  return Readable.from(generate(root, skip), { objectMode: false, highWaterMark: READ_CHUNK });
 }
 
 /** Every xattr under `root` with one getfattr run: relative path → name → value. */
@@ -62,7 +65,7 @@ function minor(rdev: number): number {
   return (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
 }
 
-async function* generate(root: string): AsyncGenerator<Buffer> {
+async function* generate(root: string, skip?: ExportSkip): AsyncGenerator<Buffer> {
   const xattrs = await readAllXattrs(root);
   const inodes = new Map<string, string>();
 
@@ -72,6 +75,7 @@ async function* generate(root: string): AsyncGenerator<Buffer> {
       const rel = dirRel ? `${dirRel}/${n}` : n;
       const abs = path.join(root, rel);
       const st = await fs.lstat(abs);
+      if (skip && (await skip(rel, st, abs))) continue;
       const attrs = xattrs.get(rel);
       const h = baseHeader(rel, st, attrs);
       if (st.isDirectory()) {

@@ -9,9 +9,12 @@ import { formatterRow, renderRows } from '../formatter';
 import type { CommandContext, CommandDef, ManagementGroup } from '../registry';
 import { ellipsis, humanDuration, truncateId } from '../units';
 import { filtersFromFlags } from '../../client/types';
-import { filterFlag, formatOrDefault, fullName, listFormatFlag, parseUserReference, referenceString } from './common';
+import { filterFlag, formatOrDefault, fullName, listFormatFlag, parseUserReference } from './common';
+import { familiarString } from '../../image/reference';
 import { FrameDemuxer, pumpAttach } from './container-streams';
 import { showProgress } from './image-transfer';
+import { applyNetVolumeFlags, displayPorts, NET_VOLUME_FLAGS, portCommand } from './run-flags-net';
+import { applyResourceSecurityFlags, RESOURCE_SECURITY_FLAGS } from './run-flags-resources';
 
 export const containerGroups: ManagementGroup[] = [{ name: 'container', description: 'Manage containers' }];
 
@@ -33,6 +36,8 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'workdir', short: 'w', kind: 'string', description: 'Working directory inside the container' },
   { name: 'stop-signal', kind: 'string', description: 'Signal to stop the container' },
   { name: 'stop-timeout', kind: 'int', description: 'Timeout (in seconds) to stop a container' },
+  ...NET_VOLUME_FLAGS,
+  ...RESOURCE_SECURITY_FLAGS,
 ];
 
 function labelsFrom(list: string[]): Record<string, string> {
@@ -71,11 +76,13 @@ function createBody(ctx: CommandContext, attach: boolean): Record<string, unknow
   if (f.string('workdir')) body.WorkingDir = f.string('workdir');
   if (f.string('stop-signal')) body.StopSignal = f.string('stop-signal');
   if (f.isSet('stop-timeout')) body.StopTimeout = f.int('stop-timeout');
+  applyNetVolumeFlags(f, body);
   return body;
 }
 
 /** create, pulling the image once when the daemon does not have it (as `docker run` and `docker create` do). */
 async function createContainer(ctx: CommandContext, client: EngineClient, body: Record<string, unknown>): Promise<string> {
+  await applyResourceSecurityFlags(ctx.flags, body);
   const create = () => client.json<{ Id: string; Warnings?: string[] }>({ method: 'POST', path: '/containers/create', query: { name: ctx.flags.string('name') || undefined }, body });
   let res: { Id: string; Warnings?: string[] };
   try {
@@ -84,7 +91,7 @@ async function createContainer(ctx: CommandContext, client: EngineClient, body: 
     if (!(err instanceof ApiError && err.statusCode === 404 && /No such image/.test(err.message))) throw err;
     const ref = parseUserReference(String(body.Image));
     if (!ref.tag && !ref.digest) ref.tag = 'latest';
-    ctx.err(`Unable to find image '${referenceString(ref)}' locally\n`);
+    ctx.err(`Unable to find image '${familiarString(ref)}' locally\n`);
     const auth = await ctx.config().authConfig(ref.domain);
     const messages = client.pullImage({ fromImage: fullName(ref), tag: ref.digest ?? ref.tag, registryAuth: encodeAuthHeader(auth) });
     await showProgress({ ...ctx, out: ctx.err, stdout: ctx.stderr as CommandContext['stdout'] }, messages);
@@ -224,7 +231,7 @@ function psRow(c: ContainerSummary, trunc: boolean, now: number): Record<string,
     RunningFor: `${humanDuration(ago)} ago`,
     Status: c.Status,
     State: c.State,
-    Ports: '',
+    Ports: displayPorts(c.Ports),
     Names: c.Names.map((n) => n.replace(/^\//, '')).join(','),
     Labels: Object.entries(c.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
     Size: '0B',
@@ -385,4 +392,4 @@ const rm: CommandDef = {
   },
 };
 
-export const containerCommands: CommandDef[] = [run, create, start, ps, logs, wait, stop, kill, rm];
+export const containerCommands: CommandDef[] = [run, create, start, ps, logs, wait, stop, kill, rm, portCommand];

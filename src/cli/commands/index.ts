@@ -12,8 +12,9 @@ import { systemCommands, systemGroups } from './system';
 import { containerCommands, containerGroups } from './containers';
 import { volumeCommands, volumeGroups } from './volumes';
 import { networkCommands, networkGroups } from './networks';
+import { containerFsCommands } from './container-fs';
 
-const COMMAND_SETS: CommandDef[][] = [buildCommands, imageCommands, imageTransferCommands, inspectCommands, systemCommands, containerCommands, registryCommands, volumeCommands, networkCommands];
+const COMMAND_SETS: CommandDef[][] = [buildCommands, imageCommands, imageTransferCommands, inspectCommands, systemCommands, containerCommands, registryCommands, volumeCommands, networkCommands, containerFsCommands];
 const GROUP_SETS: ManagementGroup[][] = [imageGroups, systemGroups, containerGroups, volumeGroups, networkGroups];
 
 export function buildRegistry(): CommandRegistry {
