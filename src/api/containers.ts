@@ -81,7 +81,7 @@ export function registerContainerRoutes(router: Router, svc: ContainerService): 
   });
 
   router.delete('/containers/{id}', async (ctx) => {
-    await svc.remove(ctx.params.id, { force: queryBool(ctx.query, 'force') });
+    await svc.remove(ctx.params.id, { force: queryBool(ctx.query, 'force'), volumes: queryBool(ctx.query, 'v') });
     sendNoContent(response(ctx));
   });
 
@@ -119,13 +119,20 @@ export function registerContainerRoutes(router: Router, svc: ContainerService): 
     res.writeHead(200, { 'Content-Type': streamContentType(tty, ctx.apiVersion) });
     res.flushHeaders();
     res.on('close', () => abort.abort());
-    const send = (stream: OutputStream, data: Buffer) => {
+    const send = async (stream: OutputStream, data: Buffer) => {
       if (res.destroyed) return;
       if (!tty) res.write(frameHeader(stream, data.length));
-      res.write(data);
+      // wait for the socket to drain, so a big log is not buffered whole in memory
+      if (!res.write(data) && !res.destroyed) {
+        await new Promise<void>((resolve) => {
+          const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
     };
-    if (!first.done) send(first.value.stream, first.value.data);
-    if (!first.done) for await (const c of chunks) send(c.stream, c.data);
+    if (!first.done) await send(first.value.stream, first.value.data);
+    if (!first.done) for await (const c of chunks) await send(c.stream, c.data);
     if (!res.writableEnded) res.end();
   });
 
@@ -157,9 +164,17 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
     res.on('close', () => handle?.detach());
   }
 
+  let corked = false;
   const write = (b: Buffer) => {
     if (!ctx.upgrade) { if (!ctx.res!.writableEnded) ctx.res!.write(b); return; }
-    if (!socket.destroyed && socket.writable) socket.write(b);
+    if (socket.destroyed || !socket.writable) return;
+    // frames that arrive in one turn of the event loop leave in one writev, not two writes per packet
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      setImmediate(() => { corked = false; socket.uncork(); });
+    }
+    socket.write(b);
   };
   let handle: Awaited<ReturnType<ContainerService['attach']>> | undefined;
   handle = await svc.attach(c.id, opts, {

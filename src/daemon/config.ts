@@ -12,6 +12,8 @@ export interface DaemonConfig {
   registryMirrors: string[];
   registryMirrorOnly: boolean;
   bip?: string;
+  /** interface name of the default bridge network (default berth0) */
+  bridge?: string;
   logLevel: LogLevel;
   debug: boolean;
   group?: string;
@@ -26,6 +28,7 @@ A Docker-compatible container engine daemon
 
 Options:
       --bip string                   Bridge IP of the default network (CIDR)
+  -b, --bridge string                Interface name of the default bridge network (default "berth0")
       --config-file string           Daemon configuration file (daemon.json keys) (default "/etc/berth/daemon.json")
       --data-root string             Root directory of persistent state (default "/var/lib/berth")
   -D, --debug                        Enable debug mode
@@ -53,6 +56,8 @@ const FLAGS: Record<string, { key: string; kind: FlagKind }> = {
   '--registry-mirror': { key: 'registry-mirrors', kind: 'list' },
   '--registry-mirror-only': { key: 'registry-mirror-only', kind: 'bool' },
   '--bip': { key: 'bip', kind: 'string' },
+  '-b': { key: 'bridge', kind: 'string' },
+  '--bridge': { key: 'bridge', kind: 'string' },
   '-l': { key: 'log-level', kind: 'string' },
   '--log-level': { key: 'log-level', kind: 'string' },
   '-D': { key: 'debug', kind: 'bool' },
@@ -140,6 +145,7 @@ export async function resolveConfig(values: Record<string, unknown>): Promise<Da
     registryMirrors: mirrors,
     registryMirrorOnly: Boolean(pick('registry-mirror-only')),
     bip: pick('bip') as string | undefined,
+    bridge: pick('bridge') as string | undefined,
     logLevel,
     debug: Boolean(pick('debug')),
     group: pick('group') as string | undefined,
