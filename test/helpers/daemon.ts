@@ -116,7 +116,13 @@ export async function startBerthd(opts: StartBerthdOptions = {}): Promise<Berthd
   ];
   if (opts.registryMirror) args.push('--registry-mirror', opts.registryMirror, '--registry-mirror-only');
   for (const r of opts.insecureRegistries ?? []) args.push('--insecure-registry', r);
-  args.push(...(opts.extraArgs ?? []));
+  const extra = opts.extraArgs ?? [];
+  // every test daemon gets its own default bridge, so daemons of different tests never share one
+  if (!extra.some((a) => a === '-b' || a.startsWith('--bridge') || a.startsWith('--bip'))) {
+    const n = 1 + Math.floor(Math.random() * 254);
+    args.push('--bridge', `bt${Math.random().toString(16).slice(2, 8)}`, '--bip', `10.198.${n}.1/24`);
+  }
+  args.push(...extra);
 
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
