@@ -1,5 +1,7 @@
 import { invalidArgument } from '../errors';
 import type { ImageRecord } from '../image/types';
+import { validateResources, withResourceDefaults, type ResourceHostConfig } from '../runtime/resources';
+import { validateSecurity, type SecurityHostConfig } from '../runtime/security';
 import type { ContainerConfigRecord, HostConfigRecord } from './containers-store';
 
 /** POST /containers/create body (the parts berth reads; unknown keys are kept in the record). */
@@ -104,8 +106,10 @@ export function normalizeHostConfig(hc: Partial<HostConfigRecord> | null | undef
   if (h.AutoRemove && restart.Name && restart.Name !== 'no') {
     throw invalidArgument("can't create 'AutoRemove' container with restart policy");
   }
+  validateResources(h as ResourceHostConfig);
+  validateSecurity(h as SecurityHostConfig);
   return {
-    ...h,
+    ...withResourceDefaults(h),
     AutoRemove: Boolean(h.AutoRemove),
     NetworkMode: h.NetworkMode || 'default',
     RestartPolicy: { Name: restart.Name || 'no', MaximumRetryCount: restart.MaximumRetryCount ?? 0 },

@@ -5,6 +5,8 @@ import { writeEtcFiles } from '../runtime/etc-files';
 import { buildSpec, containerEnv } from '../runtime/oci-spec';
 import { isMounted, mountOverlay, unmountIfMounted } from '../runtime/rootfs';
 import { resolveUser } from '../runtime/user';
+import { applyResources, type ResourceHostConfig } from '../runtime/resources';
+import { applySecurity, type SecurityHostConfig } from '../runtime/security';
 import { processArgs } from './containers-config';
 import type { ContainerRecord } from './containers-store';
 
@@ -62,7 +64,7 @@ export async function specFor(p: ContainerPaths, c: ContainerRecord, cgroupsPath
   const cfg = c.config;
   const binds = await writeEtcFiles(p.dir(c.id), cfg.Hostname, cfg.Domainname);
   const user = await resolveUser(p.rootfs(c.id), cfg.User);
-  return buildSpec({
+  const spec = buildSpec({
     rootfs: p.rootfs(c.id),
     args: processArgs(cfg),
     env: containerEnv(cfg.Env ?? [], cfg.Hostname, cfg.Tty),
@@ -75,4 +77,7 @@ export async function specFor(p: ContainerPaths, c: ContainerRecord, cgroupsPath
     readonlyRootfs: c.hostConfig.ReadonlyRootfs,
     privileged: c.hostConfig.Privileged,
   });
+  await applyResources(spec, c.hostConfig as ResourceHostConfig);
+  await applySecurity(spec, c.hostConfig as SecurityHostConfig, p.rootfs(c.id));
+  return spec;
 }
