@@ -8,6 +8,7 @@ import type { OutputStream } from '../runtime/attach-socket';
 import { parseFilters, queryBool, queryInt, readJson, response, sendJson, sendNoContent } from './http-util';
 import type { RequestContext, Router } from './router';
 import { commonHeaders } from './server';
+import { stdinWithDetachKeys } from './detach-stdin';
 
 /** The 8-byte header of a multiplexed stream frame: [stream, 0, 0, 0, uint32 BE length]; 1 = stdout, 2 = stderr. */
 export function frameHeader(stream: OutputStream, length: number): Buffer {
@@ -177,6 +178,18 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
     socket.write(b);
   };
   let handle: Awaited<ReturnType<ContainerService['attach']>> | undefined;
+  if (queryBool(q, 'logs') && (opts.stdout || opts.stderr)) {
+    // replay what the log holds so far, then (with stream=1) go on live
+    for await (const r of svc.logs(c.id, { follow: false, stdout: opts.stdout, stderr: opts.stderr, sinceNs: 0n, untilNs: 0n })) {
+      if (!tty) write(frameHeader(r.stream, r.data.length));
+      write(r.data);
+    }
+  }
+  if (!queryBool(q, 'stream')) {
+    if (ctx.upgrade) socket.end();
+    else ctx.res?.end();
+    return;
+  }
   handle = await svc.attach(c.id, opts, {
     output(stream, data) {
       if (!tty) write(frameHeader(stream, data.length));
@@ -189,8 +202,9 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
   });
   if (!ctx.upgrade) return;
   // dockerode sends an empty chunked body terminator; it is not stdin.
-  if (head.length && head.toString() !== '0\r\n\r\n') handle.writeStdin(head);
-  socket.on('data', (b: Buffer) => handle!.writeStdin(b));
+  const stdin = stdinWithDetachKeys(tty, q.get('detachKeys'), (b) => handle!.writeStdin(b), () => { handle!.detach(); socket.end(); });
+  if (head.length && head.toString() !== '0\r\n\r\n') stdin(head);
+  socket.on('data', stdin);
   socket.on('end', () => handle!.closeStdin());
   socket.on('close', () => handle!.detach());
   socket.on('error', () => handle!.detach());

@@ -46,7 +46,8 @@ export function conmonArgs(o: ConmonLaunch): string[] {
   if (o.openStdin) {
     args.push('-i');
     // Without it, the first attach client that disconnects closes stdin for good (runtime.md pitfall 8).
-    if (!o.stdinOnce) args.push('--leave-stdin-open');
+    // With a TTY, dockerd never closes stdin on a client's EOF (detach keys, `docker attach` later).
+    if (!o.stdinOnce || o.tty) args.push('--leave-stdin-open');
   }
   return args;
 }

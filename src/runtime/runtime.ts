@@ -1,10 +1,10 @@
-import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../util/logger';
 import { AttachConnection } from './attach-socket';
 import { removeCgroup } from './cgroups';
 import { CONMON_PATH, launchConmon } from './conmon';
+import { writeCtl } from './ctl-fifo';
 import { ExitWatcher, type ExitListener } from './exit-watcher';
 import { RuncClient, type RuncState } from './runc';
 
@@ -137,10 +137,13 @@ export class ConmonRuntime {
 
   /** After exit (or to abandon a task): delete runtime state, conmon's leftovers, the cgroup dirs. */
   async cleanup(id: string, opts: { forgetExit?: boolean } = {}): Promise<void> {
-    await this.runc.delete(id, true);
-    await rm(path.join(this.socketDir, this.socketId(id)), { force: true });
-    await removeCgroup(this.cgroupsPath(id));
-    if (opts.forgetExit) await this.exits.forget(id);
+    // no state dir: nothing for the runtime to delete (the common case when removing an exited container)
+    if (await this.runc.hasState(id)) await this.runc.delete(id, true);
+    await Promise.all([
+      rm(path.join(this.socketDir, this.socketId(id)), { force: true }),
+      removeCgroup(this.cgroupsPath(id)),
+      opts.forgetExit ? this.exits.forget(id) : undefined,
+    ]);
   }
 
   /** Is the conmon recorded in `<containerDir>/conmon.pid` still alive? */
@@ -165,12 +168,7 @@ export class ConmonRuntime {
    * first line of a read twice when two messages arrive together (runtime.md pitfall 7).
    */
   async resize(bundleDir: string, height: number, width: number): Promise<void> {
-    const fh = await open(path.join(bundleDir, 'ctl'), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-    try {
-      await fh.write(`1 ${height} ${width}\n`);
-    } finally {
-      await fh.close();
-    }
+    await writeCtl(bundleDir, `1 ${height} ${width}\n`);
   }
 
   /** conmon writes `oom` into its persist dir when the container cgroup saw an OOM kill. */
