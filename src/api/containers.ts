@@ -40,10 +40,7 @@ export function registerContainerRoutes(router: Router, svc: ContainerService): 
     sendJson(response(ctx), 200, svc.list({ all: queryBool(ctx.query, 'all'), limit: queryInt(ctx.query, 'limit'), filters }));
   });
 
-  router.post('/containers/prune', async (ctx) => {
-    const filters = parseFilters(ctx.query, ['label', 'until']);
-    sendJson(response(ctx), 200, await svc.prune(filters));
-  });
+  // /containers/prune and /containers/{id}/restart are served by api/container-ops.ts
 
   router.get('/containers/{id}/json', (ctx) => sendJson(response(ctx), 200, svc.inspect(ctx.params.id)));
 
@@ -55,15 +52,6 @@ export function registerContainerRoutes(router: Router, svc: ContainerService): 
   router.post('/containers/{id}/stop', async (ctx) => {
     const t = queryInt(ctx.query, 't') ?? queryInt(ctx.query, 'timeout');
     await svc.stop(ctx.params.id, t, ctx.query.get('signal') ?? undefined);
-    sendNoContent(response(ctx));
-  });
-
-  router.post('/containers/{id}/restart', async (ctx) => {
-    const t = queryInt(ctx.query, 't') ?? queryInt(ctx.query, 'timeout');
-    await svc.stop(ctx.params.id, t, ctx.query.get('signal') ?? undefined).catch((e) => {
-      if ((e as { kind?: string }).kind !== 'NotModified') throw e;
-    });
-    await svc.start(ctx.params.id);
     sendNoContent(response(ctx));
   });
 

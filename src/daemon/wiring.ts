@@ -17,6 +17,10 @@ import { VolumeService } from '../engine/volumes';
 import { NetworkService } from '../engine/networks';
 import { ContainerService } from '../engine/containers';
 import { registerContainerRoutes } from '../api/containers';
+import { registerContainerOpsRoutes } from '../api/container-ops';
+import { ContainerOps } from '../engine/container-ops';
+import { HealthMonitor } from '../engine/health';
+import { RestartManager } from '../engine/restart-policy';
 import { registerExecRoutes } from '../api/exec';
 import { ExecService } from '../engine/exec';
 import { registerContainerFsRoutes } from '../api/container-fs';
@@ -52,11 +56,16 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const registry = { mirrors: config.registryMirrors, insecure: config.insecureRegistries, mirrorsOnly: config.registryMirrorOnly };
   const puller = new Puller({ dataRoot, db, content, layers, images, events, registry, log: log.child({ component: 'pull' }) });
   const volumes = new VolumeService({ dataRoot, db, events, log: log.child({ component: 'volumes' }) });
-  const networks = new NetworkService({ execRoot, db, events, log: log.child({ component: 'networks' }), bip: config.bip });
+  const networks = new NetworkService({ execRoot, db, events, log: log.child({ component: 'networks' }), bip: config.bip, bridgeName: config.bridge });
   const containers = new ContainerService({
     dataRoot, execRoot, db, images, layers, events, log: log.child({ component: 'containers' }), networks, volumes,
     runtimePath: config.defaultRuntime === 'crun' ? '/usr/bin/crun' : '/usr/sbin/runc',
   });
+  // restart policies must be attached before containers.init(), so exits found while reconciling are seen
+  const health = new HealthMonitor({ containers, images, events, log: log.child({ component: 'health' }) });
+  const restarts = new RestartManager({ containers, db, events, log: log.child({ component: 'restart' }), health });
+  restarts.attach();
+  const containerOps = new ContainerOps({ containers, db, events, log: log.child({ component: 'container-ops' }), health });
   const imageService = new ImageService({
     dataRoot, db, content, layers, images, events, puller, log: log.child({ component: 'images' }),
     containersUsing: (imageId) => containers.containersUsing(imageId),
@@ -99,6 +108,7 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   registerBuildRoutes(router, builder);
   registerVolumeRoutes(router, volumes);
   registerNetworkRoutes(router, networks);
+  registerContainerOpsRoutes(router, { containers, ops: containerOps, events, log: log.child({ component: 'container-ops' }) });
   registerContainerRoutes(router, containers);
   registerExecRoutes(router, new ExecService({ containers, events, log: log.child({ component: 'exec' }) }));
   registerContainerFsRoutes(router, {
@@ -107,11 +117,13 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   });
   await containers.init();
   await containers.resources.gc();
+  await restarts.onDaemonStart();
 
   return {
     events,
     createServer: () => createApiServer(router, log.child({ component: 'api' })),
     shutdown: async () => {
+      restarts.close();
       containers.shutdown();
       db.close();
     },

@@ -15,6 +15,7 @@ import { FrameDemuxer, pumpAttach } from './container-streams';
 import { showProgress } from './image-transfer';
 import { applyNetVolumeFlags, displayPorts, NET_VOLUME_FLAGS, portCommand } from './run-flags-net';
 import { applyResourceSecurityFlags, RESOURCE_SECURITY_FLAGS } from './run-flags-resources';
+import { applyLifecycleFlags, LIFECYCLE_FLAGS } from './container-ops';
 
 export const containerGroups: ManagementGroup[] = [{ name: 'container', description: 'Manage containers' }];
 
@@ -38,6 +39,7 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'stop-timeout', kind: 'int', description: 'Timeout (in seconds) to stop a container' },
   ...NET_VOLUME_FLAGS,
   ...RESOURCE_SECURITY_FLAGS,
+  ...LIFECYCLE_FLAGS,
 ];
 
 function labelsFrom(list: string[]): Record<string, string> {
@@ -77,6 +79,7 @@ function createBody(ctx: CommandContext, attach: boolean): Record<string, unknow
   if (f.string('stop-signal')) body.StopSignal = f.string('stop-signal');
   if (f.isSet('stop-timeout')) body.StopTimeout = f.int('stop-timeout');
   applyNetVolumeFlags(f, body);
+  applyLifecycleFlags(f, body);
   return body;
 }
 

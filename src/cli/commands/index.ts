@@ -13,8 +13,11 @@ import { containerCommands, containerGroups } from './containers';
 import { volumeCommands, volumeGroups } from './volumes';
 import { networkCommands, networkGroups } from './networks';
 import { containerFsCommands } from './container-fs';
+import { containerInspectCommands } from './container-inspect';
+import { containerOpsCommands } from './container-ops';
+import { execCommands } from './exec';
 
-const COMMAND_SETS: CommandDef[][] = [buildCommands, imageCommands, imageTransferCommands, inspectCommands, systemCommands, containerCommands, registryCommands, volumeCommands, networkCommands, containerFsCommands];
+const COMMAND_SETS: CommandDef[][] = [buildCommands, imageCommands, imageTransferCommands, inspectCommands, systemCommands, containerCommands, registryCommands, volumeCommands, networkCommands, containerFsCommands, containerInspectCommands, containerOpsCommands, execCommands];
 const GROUP_SETS: ManagementGroup[][] = [imageGroups, systemGroups, containerGroups, volumeGroups, networkGroups];
 
 export function buildRegistry(): CommandRegistry {
