@@ -50,6 +50,10 @@ export function spawnInNetns(cmd: string, args: string[], logFile: string): Chil
 export interface Dockerd {
   socket: string;
   env: NodeJS.ProcessEnv;
+  /** its temp dir (socket, data, exec root); the processes it starts name paths below it */
+  dir: string;
+  /** dockerd's pid (the nsenter child execs into it) */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -92,7 +96,7 @@ export async function startDockerd(dockerd: string, insecure: string, extraArgs:
       if (await ping(socket)) {
         const dockerConfig = path.join(dir, 'docker-config');
         fs.mkdirSync(dockerConfig);
-        return { socket, env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig, DOCKER_CLI_HINTS: 'false' }, stop };
+        return { socket, dir, pid: child.pid ?? 0, env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig, DOCKER_CLI_HINTS: 'false' }, stop };
       }
       await new Promise((r) => setTimeout(r, 100));
     }

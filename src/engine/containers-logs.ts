@@ -1,5 +1,5 @@
 import { invalidArgument } from '../errors';
-import { LogFileReader, type LogRecord } from '../runtime/k8s-log';
+import { dockerTimestamp, LogFileReader, payloadChunks, type LogRecord, type PayloadChunk } from '../runtime/k8s-log';
 
 export interface LogsOptions {
   follow: boolean;
@@ -65,6 +65,36 @@ export async function* readLogs(file: string, o: LogsOptions, running: () => boo
     if (batch.length === 0) {
       if (!stillRunning) return;
       await sleep(100);
+    }
+  }
+}
+
+/**
+ * What `docker logs` sends: the container's bytes per stream. Without tail, since/until or timestamps the
+ * log is streamed in large chunks straight from the file (no record objects per line); otherwise it goes
+ * record by record through `readLogs`.
+ */
+export async function* readLogChunks(file: string, o: LogsOptions & { timestamps?: boolean }, running: () => boolean, signal?: AbortSignal): AsyncGenerator<PayloadChunk> {
+  if (o.tail !== undefined || o.sinceNs !== 0n || o.untilNs !== 0n || o.timestamps) {
+    for await (const r of readLogs(file, o, running, signal)) {
+      const data = o.timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(r.timeNs) + ' '), r.data]) : r.data;
+      yield { stream: r.stream, data };
+    }
+    return;
+  }
+  const reader = new LogFileReader(file);
+  const keep = { stdout: o.stdout, stderr: o.stderr };
+  while (!signal?.aborted) {
+    const stillRunning = o.follow && running();
+    const lines = await reader.nextLines();
+    if (lines === undefined) {
+      if (!stillRunning) return;
+      await sleep(100);
+      continue;
+    }
+    for (const c of payloadChunks(lines, keep)) {
+      if (signal?.aborted) return;
+      yield c;
     }
   }
 }

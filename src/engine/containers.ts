@@ -21,6 +21,7 @@ import { generateName } from './names';
 import { reconcileContainers } from './containers-reconcile';
 import { normalizeSignal } from './containers-signal';
 import { ContainerResources } from './container-resources';
+import { applyConsoleSize, withConsoleSize } from './console-size';
 import type { NetworkService } from './networks';
 import type { VolumeService } from './volumes';
 
@@ -68,6 +69,14 @@ export class ContainerService {
   private ready?: Promise<void>;
   /** mounts and network endpoints (container-resources.ts) */
   readonly resources: ContainerResources;
+  /** restart policies and health checks (restart-policy.ts) hook in here */
+  lifecycle?: {
+    started(id: string): void;
+    stopping(id: string): Promise<void>;
+    exited(id: string, exitCode: number): void;
+    /** health-check state (health.ts), shown by ps and inspect */
+    health?(id: string): { Status: string; FailingStreak: number; Log: unknown[] } | undefined;
+  };
 
   constructor(private readonly d: ContainerServiceDeps) {
     this.store = new ContainerStore(d.db);
@@ -184,13 +193,14 @@ export class ContainerService {
     const { id } = this.get(ref);
     await this.withLock(id, async () => {
       const c = this.get(id);
-      if (isUp(c)) throw notModified('container already started');
+      // `restarting` has no task: the restart policy starts it from there
+      if (isUp(c) && c.state.status !== 'restarting') throw notModified('container already started');
       if (c.state.status === 'removing' || c.state.status === 'dead') throw conflict(`cannot start container ${id}: container is marked for removal`);
       const image = this.d.images.get(c.imageId);
       if (!image) throw conflict(`cannot start container ${id}: its image ${c.imageId} was removed`);
       try {
         await mountRootfs(this.d.layers, this.paths, c, image.layers);
-        const spec = await specFor(this.paths, c, this.runtime.cgroupsPath(id));
+        const spec = withConsoleSize(await specFor(this.paths, c, this.runtime.cgroupsPath(id)), c.config.Tty, c.hostConfig.ConsoleSize);
         await this.resources.start(c, spec, this.paths.rootfs(id));
         const { pid } = await this.runtime.create({
           id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: this.paths.log(id),
@@ -199,6 +209,8 @@ export class ContainerService {
         this.store.setState(id, { ...c.state, status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt: now() });
         await this.attaches.connectPending(id, () => this.runtime.attach(id));
         await this.runtime.start(id);
+        await applyConsoleSize(this.runtime, this.paths.bundle(id), c.config.Tty, c.hostConfig.ConsoleSize, this.d.log);
+        this.lifecycle?.started(id);
       } catch (err) {
         const msg = errorMessage(err);
         await this.releaseTask(id).catch((e) => this.d.log.warn('cleanup after failed start', { id, error: errorMessage(e) }));
@@ -223,6 +235,7 @@ export class ContainerService {
   /** Called once per exit (from the exit watcher or reconciliation). */
   async handleExit(id: string, exitCode: number, error = ''): Promise<void> {
     let autoRemove = false;
+    let exited = false;
     await this.withLock(id, async () => {
       const c = this.store.get(id);
       if (!c || !isUp(c)) {
@@ -237,7 +250,9 @@ export class ContainerService {
       this.d.events.emit('container', 'die', id, this.attrs(c, { exitCode: String(exitCode) }));
       this.bus.emit(`exit:${id}`, exitCode);
       autoRemove = c.hostConfig.AutoRemove;
+      exited = true;
     });
+    if (exited && !autoRemove) this.lifecycle?.exited(id, exitCode);
     if (autoRemove) {
       this.remove(id, { force: true, volumes: true }).catch((e) => {
         if (!isNotFound(e)) this.d.log.warn('auto-remove failed', { id, error: errorMessage(e) });
@@ -285,6 +300,7 @@ export class ContainerService {
     const sig = normalizeSignal(signal);
     if (!isUp(c)) throw conflict(`Cannot kill container: ${ref}: Container ${c.id} is not running`);
     this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(sig.number) }));
+    await this.lifecycle?.stopping(c.id);
     try {
       await this.runtime.kill(c.id, sig.name);
     } catch (err) {
@@ -301,6 +317,7 @@ export class ContainerService {
     const timeout = timeoutSec ?? c.config.StopTimeout ?? 10;
     const exited = this.nextExit(c.id);
     this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(sig.number) }));
+    await this.lifecycle?.stopping(c.id);
     await this.runtime.kill(c.id, sig.name).catch((e) => { if (!isNotFound(e)) throw e; });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = timeout < 0 ? new Promise<never>(() => {}) : new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), timeout * 1000); });
@@ -324,6 +341,7 @@ export class ContainerService {
       }
       const exited = this.nextExit(c.id);
       this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(osConstants.signals.SIGKILL) }));
+      await this.lifecycle?.stopping(c.id);
       await this.runtime.kill(c.id, 'SIGKILL', true).catch(() => undefined);
       let timer: NodeJS.Timeout | undefined;
       const gaveUp = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), 15_000); })]);
@@ -358,29 +376,41 @@ export class ContainerService {
       resolveImage: (r) => this.d.images.resolve(r)?.id,
       find: (r) => { const f = this.store.find(r); return f === 'ambiguous' ? undefined : f; },
     }));
+    const health = filters.get('health') ?? [];
+    if (health.length) rows = rows.filter((c) => health.includes(this.lifecycle?.health?.(c.id)?.Status ?? 'none'));
     if (opts.limit && opts.limit > 0) rows = rows.slice(0, opts.limit);
     const t = Date.now();
+    const resolved = new Map<string, string | undefined>(); // most containers share a few image references
     return rows.map((c) => {
       const { record, ports } = this.resources.view(c);
-      return { ...summaryView(record, this.imageName(c), t), Ports: ports };
+      const row = { ...summaryView(record, this.imageName(c, resolved), t), Ports: ports };
+      const h = c.state.status === 'running' ? this.lifecycle?.health?.(c.id) : undefined;
+      if (h) row.Status += h.Status === 'starting' ? ' (health: starting)' : ` (${h.Status})`;
+      return row;
     });
   }
 
   /** The image column: the reference the container was created with while it still names the same image. */
-  private imageName(c: ContainerRecord): string {
-    const img = this.d.images.resolve(c.config.Image);
-    return img && img.id === c.imageId ? c.config.Image : c.imageId;
+  private imageName(c: ContainerRecord, resolved?: Map<string, string | undefined>): string {
+    let id = resolved?.get(c.config.Image);
+    if (id === undefined && !resolved?.has(c.config.Image)) {
+      id = this.d.images.resolve(c.config.Image)?.id;
+      resolved?.set(c.config.Image, id);
+    }
+    return id === c.imageId ? c.config.Image : c.imageId;
   }
 
   inspect(ref: string) {
     const c = this.get(ref);
     const image = this.d.images.get(c.imageId);
     const lower = image && image.layers.length ? this.d.layers.lowerDirs(image.layers[image.layers.length - 1]).join(':') : '';
-    return inspectView(this.resources.view(c).record, {
+    const view = inspectView(this.resources.view(c).record, {
       containerDir: this.paths.dir(c.id),
       logPath: this.paths.log(c.id),
       graphDriver: { LowerDir: lower, UpperDir: this.paths.upper(c.id), WorkDir: this.paths.work(c.id), MergedDir: this.paths.rootfs(c.id) },
     });
+    const health = this.lifecycle?.health?.(c.id);
+    return health ? { ...view, State: { ...view.State, Health: health } } : view;
   }
 
   /** Log records as the container wrote them; `timestamps` prefixes each with its RFC3339Nano time. */
@@ -419,22 +449,6 @@ export class ContainerService {
     await this.runtime.resize(this.paths.bundle(c.id), height, width).catch((e) => {
       throw internal(`cannot resize tty of container ${c.id}: ${errorMessage(e)}`);
     });
-  }
-
-  async prune(filters: Map<string, string[]> = new Map()): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
-    await this.init();
-    const deleted: string[] = [];
-    for (const c of this.store.list()) {
-      if (isUp(c) || !matchesFilters(c, new Map([...filters].filter(([k]) => k === 'label')), { resolveImage: () => undefined, find: () => undefined })) continue;
-      try {
-        await this.remove(c.id);
-        deleted.push(c.id);
-      } catch (err) {
-        this.d.log.warn('prune could not remove a container', { id: c.id, error: errorMessage(err) });
-      }
-    }
-    this.d.events.emit('container', 'prune', '', { reclaimed: '0' });
-    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
   }
 
   /** Mark a container exited without an exit file (reconciliation: state lost while berthd was down). */

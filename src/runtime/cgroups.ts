@@ -16,22 +16,31 @@ export async function cgroupMode(root = CGROUP_ROOT): Promise<CgroupMode> {
   }
 }
 
-/** The cgroup directories one relative cgroup path maps to (one per v1 hierarchy, or one on v2). */
-async function cgroupDirs(rel: string, root = CGROUP_ROOT): Promise<string[]> {
-  if ((await cgroupMode(root)) === 'v2') return [path.join(root, rel)];
-  const dirs: string[] = [];
-  for (const ctl of V1_CONTROLLERS) {
+/** Mounted hierarchy roots under a cgroup root; they do not change while berthd runs, so looked up once. */
+const hierarchyCache = new Map<string, Promise<string[]>>();
+
+async function findHierarchies(root: string): Promise<string[]> {
+  if ((await cgroupMode(root)) === 'v2') return [root];
+  // The hybrid layout's cgroup2 mount (`unified`): runc creates the container's group there too.
+  const found = await Promise.all([...V1_CONTROLLERS, 'unified'].map(async (ctl) => {
     try {
       await access(path.join(root, ctl, 'cgroup.procs'));
-      dirs.push(path.join(root, ctl, rel));
-    } catch { /* hierarchy not mounted */ }
+      return path.join(root, ctl);
+    } catch {
+      return undefined; // hierarchy not mounted
+    }
+  }));
+  return found.filter((d): d is string => d !== undefined);
+}
+
+/** The cgroup directories one relative cgroup path maps to (one per v1 hierarchy, or one on v2). */
+async function cgroupDirs(rel: string, root = CGROUP_ROOT): Promise<string[]> {
+  let roots = hierarchyCache.get(root);
+  if (!roots) {
+    roots = findHierarchies(root);
+    hierarchyCache.set(root, roots);
   }
-  // The hybrid layout's cgroup2 mount: runc creates the container's group there too.
-  try {
-    await access(path.join(root, 'unified', 'cgroup.procs'));
-    dirs.push(path.join(root, 'unified', rel));
-  } catch { /* not hybrid */ }
-  return dirs;
+  return (await roots).map((h) => path.join(h, rel));
 }
 
 /**
@@ -41,22 +50,25 @@ async function cgroupDirs(rel: string, root = CGROUP_ROOT): Promise<string[]> {
  */
 export async function moveToCgroup(pid: number, rel: string, root = CGROUP_ROOT): Promise<string[]> {
   const failed: string[] = [];
-  for (const dir of await cgroupDirs(rel, root)) {
+  await Promise.all((await cgroupDirs(rel, root)).map(async (dir) => {
+    const procs = path.join(dir, 'cgroup.procs');
     try {
-      await mkdir(dir, { recursive: true });
-      await writeFile(path.join(dir, 'cgroup.procs'), String(pid));
+      // the group usually exists already (conmon's is shared): write first, create it only when missing
+      await writeFile(procs, String(pid)).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        await mkdir(dir, { recursive: true });
+        await writeFile(procs, String(pid));
+      });
     } catch {
       failed.push(dir);
     }
-  }
+  }));
   return failed;
 }
 
 /** Remove a container's (empty) cgroup dirs that the runtime left behind. Missing dirs are fine. */
 export async function removeCgroup(rel: string, root = CGROUP_ROOT): Promise<void> {
-  for (const dir of await cgroupDirs(rel, root)) {
-    await removeTree(dir);
-  }
+  await Promise.all((await cgroupDirs(rel, root)).map((dir) => removeTree(dir)));
 }
 
 /** cgroup dirs can only be rmdir'ed, children first; their pseudo files go with them. */

@@ -1,3 +1,5 @@
+import { access } from 'node:fs/promises';
+import * as path from 'node:path';
 import { internal, notFound } from '../errors';
 import { runTool } from './exec-file';
 
@@ -47,6 +49,16 @@ export class RuncClient {
   async delete(id: string, force = false): Promise<void> {
     const r = await this.call(['delete', ...(force ? ['--force'] : []), id]);
     if (r.code !== 0 && !/does not exist/.test(r.stderr)) throw internal(`runtime delete failed: ${RuncClient.message(r.stderr)}`);
+  }
+
+  /** Whether the runtime keeps state for `id` (runc and crun both use `<root>/<id>/`); no process is run. */
+  async hasState(id: string): Promise<boolean> {
+    try {
+      await access(path.join(this.stateRoot, id));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** `undefined` when the runtime does not know the container. */
