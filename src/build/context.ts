@@ -22,6 +22,8 @@ export interface BuildContext {
   scratch: string;
   dockerfile: string;
   dockerfileName: string;
+  /** sha256 (hex) of the context's files by absolute path, computed while unpacking (COPY's checksums) */
+  digests?: ReadonlyMap<string, string>;
   /** remove everything this context put on disk */
   remove(): Promise<void>;
 }
@@ -117,6 +119,7 @@ export async function receiveContext(body: Readable, opts: { tmpDir: string; doc
   await fs.mkdir(root, { recursive: true, mode: 0o700 });
   await fs.mkdir(scratch, { mode: 0o700 });
   const remove = () => fs.rm(dir, { recursive: true, force: true });
+  const digests = new Map<string, string>();
   try {
     const plain = await decompressStream(body);
     const { head, rest } = await readFirst(plain, 512);
@@ -134,7 +137,7 @@ export async function receiveContext(body: Readable, opts: { tmpDir: string; doc
         }
         yield Buffer.alloc(((512 - (total % 512)) % 512) + 1024);
       }
-      if (head.length) await extractTar(replay(), root);
+      if (head.length) await extractTar(replay(), root, { digests });
       const found = await readDockerfile(root, dockerfileName);
       dockerfile = found.text;
       dockerfileName = found.name;
@@ -150,7 +153,7 @@ export async function receiveContext(body: Readable, opts: { tmpDir: string; doc
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    return { root, scratch, dockerfile, dockerfileName, remove };
+    return { root, scratch, dockerfile, dockerfileName, digests, remove };
   } catch (err) {
     await remove();
     throw err;

@@ -41,6 +41,8 @@ export interface PlanOptions {
   fromContext: boolean;
   /** temp space for ADD downloads and archive extraction */
   scratch: string;
+  /** content digests already known, by absolute path (the context's, hashed while it was received) */
+  knownDigests?: ReadonlyMap<string, string>;
 }
 
 const WILDCARD = /[*?[]/;
@@ -92,25 +94,28 @@ async function walkMatches(fsv: LayeredRootfs, pattern: string): Promise<string[
   return out;
 }
 
-async function fileHash(abs: string): Promise<string> {
+async function fileHash(abs: string, known?: ReadonlyMap<string, string>): Promise<string> {
+  const digest = known?.get(abs);
+  if (digest) return digest;
   const h = createHash('sha256');
-  await pipeline(createReadStream(abs), h);
+  await pipeline(createReadStream(abs, { highWaterMark: 1 << 20 }), h);
   return h.digest('hex');
 }
 
 /** Every entry below (and including) `rel`, parents first, each with a checksum line. */
-async function checksumTree(fsv: LayeredRootfs, rel: string, label: string, h: ReturnType<typeof createHash>): Promise<void> {
+async function checksumTree(fsv: LayeredRootfs, rel: string, label: string, h: ReturnType<typeof createHash>,
+  known?: ReadonlyMap<string, string>): Promise<void> {
   const found = await fsv.lstat(rel);
   if (!found) return;
   const st = found.st;
   const mode = (st.mode & 0o7777).toString(8);
   if (st.isDirectory()) {
     h.update(`${label}\0dir\0${mode}\n`);
-    for (const n of await fsv.readdir(rel)) await checksumTree(fsv, rel ? `${rel}/${n}` : n, `${label}/${n}`, h);
+    for (const n of await fsv.readdir(rel)) await checksumTree(fsv, rel ? `${rel}/${n}` : n, `${label}/${n}`, h, known);
   } else if (st.isSymbolicLink()) {
     h.update(`${label}\0symlink\0${await fs.readlink(found.abs)}\n`);
   } else if (st.isFile()) {
-    h.update(`${label}\0file\0${mode}\0${await fileHash(found.abs)}\n`);
+    h.update(`${label}\0file\0${mode}\0${await fileHash(found.abs, known)}\n`);
   }
 }
 
@@ -215,7 +220,7 @@ export async function planCopy(o: PlanOptions): Promise<CopyPlan> {
         }
       }
       items.push({ kind: 'path', rel: resolved, name, dir: found.st.isDirectory(), fs: o.source });
-      await checksumTree(o.source, resolved, `src:${name}`, h);
+      await checksumTree(o.source, resolved, `src:${name}`, h, o.knownDigests);
     }
   }
   const hex = h.digest('hex');

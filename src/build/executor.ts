@@ -211,7 +211,7 @@ async function copyStep(s: BuildSession, st: StageState, instr: CopyInstr): Prom
   if (instr.chown) flags.push(`--chown=${owner!.uid}:${owner!.gid}`);
   const chmod = instr.chmod ? parseChmod(ex(instr.chmod)) : undefined;
   if (instr.chmod) flags.push(`--chmod=${instr.chmod}`);
-  const plan = await planCopy({ cmd, sources, heredocs, source, fromContext, scratch: s.context.scratch });
+  const plan = await planCopy({ cmd, sources, heredocs, source, fromContext, scratch: s.context.scratch, knownDigests: fromContext ? s.context.digests : undefined });
   const text = `${cmd} ${flags.length ? flags.join(' ') + ' ' : ''}${plan.describe} in ${dest} `;
   return step(s, st, text, plan.checksum, async () => {
     const contents = await copyContents(plan, { dest, target: rootfsOf(s, st), owner, chmod, cmd });

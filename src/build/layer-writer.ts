@@ -10,13 +10,16 @@ import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { computeChainIds } from '../image/chain-id';
-import { createCompressor } from '../image/compression';
 import { END_OF_ARCHIVE, encodeHeader, paddingOf, type TarHeader } from '../image/tar-format';
 import { TarReader } from '../image/tar-reader';
 import type { ContentStore, LayerInfo, LayerStore } from '../image/types';
 import type { Db } from '../store/db';
 
-export const LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+/**
+ * Built layers are stored uncompressed (as `docker commit` and import store theirs): gzip at build time
+ * cost more than the whole rest of a build with a large COPY; dockerd compresses only when it pushes.
+ */
+export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar';
 
 /** One entry of a layer being made. Files come from a host path or from bytes (heredocs). */
 export interface LayerEntry {
@@ -144,11 +147,11 @@ export async function commitLayerTar(d: LayerCommitDeps, file: string, diffId: s
   try {
     const [applied] = await Promise.all([
       d.layers.apply(draft, createReadStream(file, { highWaterMark: 1024 * 1024 })),
-      pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), createCompressor('gzip'), ingest.stream),
+      pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), ingest.stream),
     ]);
     if (applied.diffId !== diffId) throw new Error(`layer tar changed while being committed (${applied.diffId} != ${diffId})`);
     const blobSize = ingest.written;
-    const blobDigest = await ingest.commit();
+    const blobDigest = await ingest.commit(diffId);
     const result = d.db.transaction(() => {
       const raced = d.layers.get(chainId);
       if (raced) return { info: raced, created: false };

@@ -10,7 +10,7 @@ import { AuthChecker } from '../engine/auth-check';
 import { ImageSearcher } from '../engine/search';
 import { registerBuildRoutes } from '../api/build';
 import { Builder, authForReference } from '../build/builder';
-import { ContainerRunStep } from '../build/run-step';
+import { ContainerRunStep, removeStaleRunSteps } from '../build/run-step';
 import { registerVolumeRoutes } from '../api/volumes';
 import { registerNetworkRoutes } from '../api/networks';
 import { VolumeService } from '../engine/volumes';
@@ -46,6 +46,7 @@ export interface Daemon {
 /** The composition root: the only place that constructs implementations and wires them together. */
 export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const { dataRoot, execRoot } = config;
+  await removeStaleRunSteps({ dataRoot, execRoot, runtimePath: '/usr/sbin/runc' });
   await initDataDirs(dataRoot);
   const db = openDb(path.join(dataRoot, 'berth.db'));
   const events = new EventLog(db);

@@ -276,7 +276,7 @@ test('a built image saves with layer blobs that unpack to its diff IDs', async (
   const img = fx.images.resolve('app:v1')!;
   for (const chainId of img.layers) {
     const info = fx.layers.get(chainId)!;
-    assert.equal(info.blobMediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
+    assert.equal(info.blobMediaType, 'application/vnd.oci.image.layer.v1.tar');
     assert.ok(info.blobDigest);
   }
 });
