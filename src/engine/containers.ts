@@ -301,10 +301,16 @@ export class ContainerService {
     if (!isUp(c)) throw conflict(`Cannot kill container: ${ref}: Container ${c.id} is not running`);
     this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(sig.number) }));
     await this.lifecycle?.stopping(c.id);
+    // like dockerd, a SIGKILL returns once the container has exited (waiting at most 2 s)
+    const abort = new AbortController();
+    const exited = sig.name === 'SIGKILL' ? this.nextExit(c.id, abort.signal).catch(() => undefined) : undefined;
     try {
       await this.runtime.kill(c.id, sig.name);
+      if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())]);
     } catch (err) {
       if (!isNotFound(err)) throw err;
+    } finally {
+      abort.abort();
     }
   }
 

@@ -63,7 +63,9 @@ export class ImageRemover {
     if (!isIdPrefix(img.id, refText)) {
       const ref = storedRef(refText);
       const refs = [...img.repoTags, ...img.repoDigests];
-      if (using.length && refs.length <= 1 && !force) {
+      // dockerd's "single reference": at most one tag, and every reference (tags + digests) in one repository
+      const single = img.repoTags.length <= 1 && new Set(refs.map(repoOf)).size === 1;
+      if (using.length && single && !force) {
         throw conflict(`conflict: unable to remove repository reference "${refText}" (must force) - container ${shortId(using[0])} is using its referenced image ${short}`);
       }
       this.untag(img, ref, records);
