@@ -2,7 +2,8 @@
 import { parseReference, type Reference } from '../../image/reference';
 import type { FlagSpec } from '../flags';
 import type { CommandContext } from '../registry';
-import { CancelledError } from '../errors';
+import { ApiError } from '../../client/transport';
+import { CancelledError, StatusError } from '../errors';
 
 /** flagsHelper.FormatHelp (list commands) */
 export const FORMAT_HELP = `Format output using a custom template:
@@ -75,4 +76,32 @@ export async function confirmOrCancel(ctx: CommandContext, message: string): Pro
 /** Resolve a --format value: "" means the command's default ("table" for lists). */
 export function formatOrDefault(format: string, dflt = 'table'): string {
   return format === '' ? dflt : format;
+}
+
+/**
+ * Run `fn` for each argument as docker's multi-object commands do: print what `fn` returns (or the
+ * argument) on success, print daemon errors and go on, exit 1 at the end if any failed.
+ */
+export async function eachArg(ctx: CommandContext, fn: (arg: string) => Promise<string | void>): Promise<void> {
+  let failed = false;
+  for (const arg of ctx.args) {
+    try {
+      const out = await fn(arg);
+      ctx.out(`${out ?? arg}\n`);
+    } catch (err) {
+      failed = true;
+      ctx.err(err instanceof ApiError ? `Error response from daemon: ${err.message}\n` : `${(err as Error).message}\n`);
+    }
+  }
+  if (failed) throw new StatusError(1, '');
+}
+
+/** `NAME` without tag or digest means `NAME:latest` (said on stdout unless quiet); with `-a` a tag is refused. */
+export function defaultTag(ctx: CommandContext, ref: Reference, allTags: boolean, quiet: boolean): void {
+  const nameOnly = !ref.tag && !ref.digest;
+  if (allTags && !nameOnly) throw new StatusError(1, "tag can't be used with --all-tags/-a");
+  if (!allTags && nameOnly) {
+    ref.tag = 'latest';
+    if (!quiet) ctx.out('Using default tag: latest\n');
+  }
 }

@@ -1,5 +1,6 @@
 import { ApiError } from '../../client/transport';
 import type { CommandContext, CommandDef } from '../registry';
+import { inspectFormatFlag } from './common';
 import { inspectWithFormat, registerInspector } from './inspect';
 
 async function inspectContainer(ctx: CommandContext, name: string, size: boolean): Promise<Record<string, unknown>> {
@@ -27,10 +28,7 @@ const inspectContainers: CommandDef = {
   description: 'Display detailed information on one or more containers',
   args: { min: 1 },
   flags: [
-    { name: 'format', short: 'f', kind: 'string', description: `Format output using a custom template:
-'json':             Print in JSON format
-'TEMPLATE':         Print output using the given Go template.
-Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates` },
+    inspectFormatFlag,
     { name: 'size', short: 's', kind: 'bool', description: 'Display total file sizes' },
   ],
   async run(ctx) {

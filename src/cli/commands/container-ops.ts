@@ -2,7 +2,6 @@
  * pause, unpause, rename, restart, update, top, stats, container prune and system prune — docker's flags,
  * columns, prompts and messages — plus the run/create flags for restart policies and health checks.
  */
-import { ApiError } from '../../client/transport';
 import { filtersFromFlags } from '../../client/types';
 import type { EngineClient } from '../../client/engine-client';
 import { StatusError } from '../errors';
@@ -11,24 +10,10 @@ import { renderRows } from '../formatter';
 import type { CommandContext, CommandDef } from '../registry';
 import { alignColumns } from '../tabwriter';
 import { bytesSize, humanSize, humanSizeWithPrecision, truncateId } from '../units';
-import { confirmOrCancel, formatOrDefault, listFormatFlag } from './common';
+import { confirmOrCancel, eachArg, formatOrDefault, listFormatFlag } from './common';
 import { ramInBytes } from './run-flags-resources';
 
 const enc = encodeURIComponent;
-
-async function eachName(ctx: CommandContext, fn: (name: string) => Promise<void>): Promise<void> {
-  let failed = false;
-  for (const name of ctx.args) {
-    try {
-      await fn(name);
-      ctx.out(`${name}\n`);
-    } catch (err) {
-      failed = true;
-      ctx.err(err instanceof ApiError ? `Error response from daemon: ${err.message}\n` : `${(err as Error).message}\n`);
-    }
-  }
-  if (failed) throw new StatusError(1, '');
-}
 
 const post = (client: EngineClient, path: string, query?: Record<string, string | number | boolean | undefined>, body?: unknown) =>
   client.transport.discard({ method: 'POST', path, query, ...(body !== undefined ? { body } : {}) });
@@ -40,7 +25,7 @@ const pause: CommandDef = {
   args: { min: 1 },
   async run(ctx) {
     const client = await ctx.client();
-    await eachName(ctx, (n) => post(client, `/containers/${enc(n)}/pause`));
+    await eachArg(ctx, (n) => post(client, `/containers/${enc(n)}/pause`));
   },
 };
 
@@ -51,7 +36,7 @@ const unpause: CommandDef = {
   args: { min: 1 },
   async run(ctx) {
     const client = await ctx.client();
-    await eachName(ctx, (n) => post(client, `/containers/${enc(n)}/unpause`));
+    await eachArg(ctx, (n) => post(client, `/containers/${enc(n)}/unpause`));
   },
 };
 
@@ -80,7 +65,7 @@ const restart: CommandDef = {
   async run(ctx) {
     const client = await ctx.client();
     const t = ctx.flags.isSet('time') ? ctx.flags.int('time') : undefined;
-    await eachName(ctx, (n) => post(client, `/containers/${enc(n)}/restart`, { t, signal: ctx.flags.string('signal') || undefined }));
+    await eachArg(ctx, (n) => post(client, `/containers/${enc(n)}/restart`, { t, signal: ctx.flags.string('signal') || undefined }));
   },
 };
 
@@ -129,7 +114,7 @@ const update: CommandDef = {
     if (f.string('restart')) body.RestartPolicy = parseRestartPolicy(f.string('restart'));
     if (Object.keys(body).length === 0) throw new StatusError(1, 'you must provide one or more flags when using this command');
     const client = await ctx.client();
-    await eachName(ctx, (n) => post(client, `/containers/${enc(n)}/update`, undefined, body));
+    await eachArg(ctx, (n) => post(client, `/containers/${enc(n)}/update`, undefined, body));
   },
 };
 

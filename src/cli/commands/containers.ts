@@ -9,7 +9,7 @@ import { formatterRow, renderRows } from '../formatter';
 import type { CommandContext, CommandDef, ManagementGroup } from '../registry';
 import { ellipsis, humanDuration, truncateId } from '../units';
 import { filtersFromFlags } from '../../client/types';
-import { filterFlag, formatOrDefault, fullName, listFormatFlag, parseUserReference } from './common';
+import { eachArg, filterFlag, formatOrDefault, fullName, listFormatFlag, parseUserReference } from './common';
 import { familiarString } from '../../image/reference';
 import { FrameDemuxer, pumpAttach } from './container-streams';
 import { showProgress } from './image-transfer';
@@ -317,20 +317,6 @@ function relativeTime(v: string): string | undefined {
 }
 
 /** Apply one call per container; print the name on success, docker's error lines otherwise. */
-async function eachContainer(ctx: CommandContext, fn: (name: string) => Promise<string | void>): Promise<void> {
-  let failed = false;
-  for (const name of ctx.args) {
-    try {
-      const out = await fn(name);
-      ctx.out(`${out ?? name}\n`);
-    } catch (err) {
-      failed = true;
-      ctx.err(err instanceof ApiError ? `Error response from daemon: ${err.message}\n` : `${(err as Error).message}\n`);
-    }
-  }
-  if (failed) throw new StatusError(1, '');
-}
-
 const wait: CommandDef = {
   paths: [['container', 'wait'], ['wait']],
   usage: 'CONTAINER [CONTAINER...]',
@@ -338,7 +324,7 @@ const wait: CommandDef = {
   args: { min: 1 },
   async run(ctx) {
     const client = await ctx.client();
-    await eachContainer(ctx, async (name) => {
+    await eachArg(ctx, async (name) => {
       const r = await client.json<{ StatusCode: number }>({ method: 'POST', path: `/containers/${encodeURIComponent(name)}/wait`, query: { condition: 'not-running' } });
       return String(r.StatusCode);
     });
@@ -357,7 +343,7 @@ const stop: CommandDef = {
   async run(ctx) {
     const client = await ctx.client();
     const t = ctx.flags.isSet('time') ? ctx.flags.int('time') : undefined;
-    await eachContainer(ctx, (name) => client.transport.discard({
+    await eachArg(ctx, (name) => client.transport.discard({
       method: 'POST', path: `/containers/${encodeURIComponent(name)}/stop`, query: { t, signal: ctx.flags.string('signal') || undefined },
     }));
   },
@@ -371,7 +357,7 @@ const kill: CommandDef = {
   flags: [{ name: 'signal', short: 's', kind: 'string', description: 'Signal to send to the container' }],
   async run(ctx) {
     const client = await ctx.client();
-    await eachContainer(ctx, (name) => client.transport.discard({
+    await eachArg(ctx, (name) => client.transport.discard({
       method: 'POST', path: `/containers/${encodeURIComponent(name)}/kill`, query: { signal: ctx.flags.string('signal') || undefined },
     }));
   },
@@ -389,7 +375,7 @@ const rm: CommandDef = {
   ],
   async run(ctx) {
     const client = await ctx.client();
-    await eachContainer(ctx, (name) => client.transport.discard({
+    await eachArg(ctx, (name) => client.transport.discard({
       method: 'DELETE', path: `/containers/${encodeURIComponent(name)}`, query: { force: ctx.flags.bool('force'), v: ctx.flags.bool('volumes') },
     }));
   },

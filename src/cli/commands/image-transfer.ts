@@ -9,7 +9,7 @@ import { encodeAuthHeader } from '../config-file';
 import { StatusError } from '../errors';
 import { displayJsonMessages } from '../progress';
 import type { CommandContext, CommandDef } from '../registry';
-import { fullName, parseUserReference, referenceString } from './common';
+import { defaultTag, fullName, parseUserReference, referenceString } from './common';
 
 /** Show a JSON message stream on stdout like docker (redrawn progress on a TTY). */
 export async function showProgress(ctx: CommandContext, messages: AsyncIterable<JsonMessage>, quiet = false): Promise<void> {
@@ -33,12 +33,7 @@ const pull: CommandDef = {
     const all = ctx.flags.bool('all-tags');
     const quiet = ctx.flags.bool('quiet');
     const ref = parseUserReference(ctx.args[0]);
-    const nameOnly = !ref.tag && !ref.digest;
-    if (all && !nameOnly) throw new StatusError(1, "tag can't be used with --all-tags/-a");
-    if (!all && nameOnly) {
-      ref.tag = 'latest';
-      if (!quiet) ctx.out('Using default tag: latest\n');
-    }
+    defaultTag(ctx, ref, all, quiet);
     const auth = await ctx.config().authConfig(ref.domain);
     const client = await ctx.client();
     const platform = ctx.flags.string('platform') || process.env.DOCKER_DEFAULT_PLATFORM || undefined;

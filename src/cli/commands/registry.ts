@@ -6,7 +6,7 @@ import { StatusError } from '../errors';
 import { formatterRow, renderRows } from '../formatter';
 import type { CommandContext, CommandDef } from '../registry';
 import { ellipsis } from '../units';
-import { familiarName, filterFlag, formatOrDefault, parseUserReference, referenceString } from './common';
+import { defaultTag, familiarName, filterFlag, formatOrDefault, parseUserReference, referenceString } from './common';
 import { showProgress } from './image-transfer';
 import { eraseCredentials, readPassword, readStdinAll, storeCredentials, prompt } from './registry-credentials';
 
@@ -26,12 +26,7 @@ const push: CommandDef = {
     const all = ctx.flags.bool('all-tags');
     const quiet = ctx.flags.bool('quiet');
     const ref = parseUserReference(ctx.args[0]);
-    const nameOnly = !ref.tag && !ref.digest;
-    if (all && !nameOnly) throw new StatusError(1, "tag can't be used with --all-tags/-a");
-    if (!all && nameOnly) {
-      ref.tag = 'latest';
-      if (!quiet) ctx.out('Using default tag: latest\n');
-    }
+    defaultTag(ctx, ref, all, quiet);
     let platform: string | undefined;
     const p = ctx.flags.string('platform');
     if (p) {
