@@ -45,6 +45,7 @@ export class TarReader {
 
   /** Exactly n bytes (the caller filled them). */
   private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
     const head = this.chunks[0];
     if (head.length >= n) {
       const out = head.subarray(0, n);
