@@ -65,8 +65,16 @@ async function waitExit(child: ChildProcess, ms: number): Promise<void> {
   });
 }
 
+export interface StartDockerdOptions {
+  /**
+   * Keep dockerd's default bridge (docker0, its iptables rules and NAT) instead of `--bridge none
+   * --iptables=false`. They are made inside the bench netns, so the host's bridges and rules are untouched.
+   */
+  bridge?: boolean;
+}
+
 /** Starts dockerd in the bench netns on fresh dirs; `insecure` is the in-netns registry host. */
-export async function startDockerd(dockerd: string, insecure: string, extraArgs: string[] = []): Promise<Dockerd> {
+export async function startDockerd(dockerd: string, insecure: string, extraArgs: string[] = [], opts: StartDockerdOptions = {}): Promise<Dockerd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-dockerd-'));
   const socket = path.join(dir, 'docker.sock');
   const logFile = path.join(dir, 'dockerd.log');
@@ -79,8 +87,7 @@ export async function startDockerd(dockerd: string, insecure: string, extraArgs:
     '--exec-root', path.join(dir, 'exec'),
     '--pidfile', path.join(dir, 'docker.pid'),
     '--insecure-registry', insecure,
-    '--bridge', 'none',
-    '--iptables=false',
+    ...(opts.bridge ? [] : ['--bridge', 'none', '--iptables=false']),
     '--ip6tables=false',
     '--storage-driver', 'overlay2',
     ...extraArgs,

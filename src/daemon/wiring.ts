@@ -126,6 +126,7 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
     shutdown: async () => {
       restarts.close();
       containers.shutdown();
+      await networks.shutdown().catch((err: Error) => log.warn('network cleanup at shutdown failed', { error: err.message }));
       db.close();
     },
   };

@@ -108,7 +108,7 @@ export function summaryView(c: ContainerRecord, imageName: string, now = Date.no
   };
 }
 
-export const LIST_FILTERS = ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'health'] as const;
+export const LIST_FILTERS = ['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'health', 'network', 'volume', 'publish', 'expose'] as const;
 const STATUSES: ContainerStatus[] = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
 export interface ListContext {

@@ -60,6 +60,8 @@ export interface AttachRequest {
   network: string;
   aliases?: string[];
   ip?: string;
+  /** --mac-address */
+  mac?: string;
 }
 
 export class NetworkService {
@@ -164,6 +166,7 @@ export class NetworkService {
       throw forbidden(`error while removing network: network ${n.name} has active endpoints (${list})`);
     }
     this.store.delete(n.id);
+    await this.endpoints.releaseNetwork(n);
     await this.firewall.forget(n.subnet);
     this.d.events.emit('network', 'destroy', n.id, { name: n.name, type: n.driver });
   }
@@ -225,7 +228,7 @@ export class NetworkService {
   /** Resolve requested networks ("default" = bridge) and lease addresses; returns all the container's endpoints. */
   prepareEndpoints(containerId: string, containerName: string, requested: AttachRequest[]): EndpointRecord[] {
     const reqs: EndpointRequest[] = requested.map((r) => ({
-      network: this.find(r.network === 'default' ? 'bridge' : r.network), aliases: r.aliases, ip: r.ip,
+      network: this.find(r.network === 'default' ? 'bridge' : r.network), aliases: r.aliases, ip: r.ip, mac: r.mac,
     }));
     return this.endpoints.prepare(containerId, containerName.replace(/^\//, ''), reqs);
   }
@@ -304,6 +307,11 @@ export class NetworkService {
   /** Daemon start: tear down what belongs to containers that are not running; drop what belongs to removed ones. */
   gcOnStartup(liveContainerIds: Iterable<string>, existingContainerIds?: Iterable<string>): Promise<void> {
     return this.endpoints.gc(liveContainerIds, existingContainerIds);
+  }
+
+  /** Daemon stop: bridges of networks without running containers are deleted (kept while berthd runs). */
+  shutdown(): Promise<void> {
+    return this.endpoints.releaseIdleNetworks();
   }
 
   /** Networks a container is attached to, by name (for `docker ps --filter network=`). */

@@ -13,6 +13,7 @@
 import { forbidden, invalidArgument } from '../errors';
 import { newId, shortId } from '../util/ids';
 import type { Logger } from '../util/logger';
+import { BridgeAnchors } from './bridge-anchor';
 import { BerthFirewall, macFromIPv4 } from './firewall';
 import { IpLeases, validatePlan, type AddressPlan } from './ipam';
 import { networkFailure, type Netavark, type NetavarkNetwork, type NetavarkOptions, type NetavarkStatus } from './netavark';
@@ -25,6 +26,18 @@ export interface EndpointRequest {
   aliases?: string[];
   /** --ip: a fixed address (user-defined networks only) */
   ip?: string;
+  /** --mac-address: the interface's MAC instead of the one derived from the address */
+  mac?: string;
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** A MAC as given to --mac-address, lower-cased; dockerd's refusal wording for a malformed one. */
+export function parseMac(mac: string): string {
+  const m = mac.trim().toLowerCase().replace(/-/g, ':');
+  if (!MAC_RE.test(m)) throw invalidArgument(`invalid MAC address: ${mac}`);
+  if (parseInt(m.slice(0, 2), 16) & 1) throw invalidArgument(`invalid MAC address: ${mac}: a multicast address cannot be assigned to an interface`);
+  return m;
 }
 
 export interface SetupResult {
@@ -64,7 +77,11 @@ export function netavarkNetwork(n: NetworkRecord): NetavarkNetwork {
 const isActive = (e: EndpointRecord) => e.netavark !== undefined;
 
 export class EndpointManager {
-  constructor(private readonly d: EndpointDeps) {}
+  private readonly anchors: BridgeAnchors;
+
+  constructor(private readonly d: EndpointDeps) {
+    this.anchors = new BridgeAnchors({ netavark: d.netavark, netns: d.netns, log: d.log });
+  }
 
   /** Lease addresses and record endpoints for `containerId`; existing endpoints are kept as they are. */
   prepare(containerId: string, containerName: string, requested: EndpointRequest[]): EndpointRecord[] {
@@ -79,8 +96,9 @@ export class EndpointManager {
         let ip = '';
         let mac = '';
         if (n.driver === 'bridge') {
+          const fixedMac = req.mac ? parseMac(req.mac) : '';
           ip = leases.lease(n.id, planOf(n), containerId, req.ip);
-          mac = macFromIPv4(ip);
+          mac = fixedMac || macFromIPv4(ip);
         }
         const aliases = [...new Set((req.aliases ?? []).filter((a) => a && a !== containerName))];
         store.insertEndpoint({
@@ -143,6 +161,7 @@ export class EndpointManager {
     const status = await this.d.netavark.setup(netnsPath, options);
     store.markSetUp(e.containerId, e.networkId, ifname, netnsPath, options);
     await firewall.pinBridgeMac(n.bridge, macFromIPv4(n.gateway));
+    await this.anchors.keep(n);
     await firewall.hairpinOn(netnsPath, ifname);
     if (ports.length > 0) await firewall.allowPublished(n.subnet);
     return status;
@@ -204,11 +223,25 @@ export class EndpointManager {
       if (existing && !existing.has(e.containerId)) await this.release(e.containerId);
       else await this.teardown(e.containerId);
     }
+    await this.releaseIdleNetworks();
     const activeNetns = new Set(this.d.store.allEndpoints().filter(isActive).map((e) => e.netns));
     for (const name of await this.d.netns.list()) {
       const file = this.d.netns.pathFor(name);
       const owner = name.startsWith('gc-') ? undefined : name;
       if (!activeNetns.has(file) && (owner === undefined || !live.has(owner))) await this.d.netns.remove(file);
+    }
+  }
+
+  /** Delete the bridge and chains of a network that is being removed (see bridge-anchor.ts). */
+  releaseNetwork(n: NetworkRecord): Promise<void> {
+    return n.driver === 'bridge' ? this.anchors.release(n, netavarkNetwork(n)) : Promise.resolve();
+  }
+
+  /** Daemon start and stop: bridges of networks without a set-up endpoint go (they come back on demand). */
+  async releaseIdleNetworks(): Promise<void> {
+    for (const n of this.d.store.list()) {
+      if (n.driver !== 'bridge' || this.d.store.endpointsOfNetwork(n.id).some(isActive)) continue;
+      if (await this.anchors.present(n)) await this.releaseNetwork(n);
     }
   }
 

@@ -213,6 +213,9 @@ describe('docker CLI volumes, networks and ports against berthd', { skip, timeou
     const ids = ok(await docker(['ps', '-aq'])).split('\n').filter(Boolean);
     if (ids.length) ok(await docker(['rm', '-fv', ...ids]), 'rm all');
     ok(await docker(['network', 'rm', 'vn-net']), 'network rm');
+    assert.ok(!fs.readdirSync('/sys/class/net').includes(NET_BRIDGE), `bridge ${NET_BRIDGE} left after network rm`);
+    // the default bridge stays while berthd runs (as docker0 does); stopping berthd deletes it when idle
+    await daemon.restart();
     const links = fs.readdirSync('/sys/class/net');
     assert.ok(!links.includes(NET_BRIDGE), `bridge ${NET_BRIDGE} left`);
     assert.ok(!links.includes(DEFAULT_BRIDGE), `bridge ${DEFAULT_BRIDGE} left`);

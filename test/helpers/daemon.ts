@@ -88,6 +88,61 @@ export async function removeTree(dir: string): Promise<void> {
   await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
+/** DELETE ?force=1&v=1 of every container, so netavark tears down its veth, rules and bridge while berthd runs. */
+async function removeAllContainers(socket: string): Promise<void> {
+  const call = (method: string, p: string) => new Promise<string>((resolve, reject) => {
+    const req = http.request({ socketPath: socket, method, path: p, timeout: 20_000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out`)));
+    req.end();
+  });
+  const list = JSON.parse(await call('GET', '/containers/json?all=1')) as { Id: string }[];
+  for (const c of list) await call('DELETE', `/containers/${c.Id}?force=1&v=1`).catch(() => undefined);
+}
+
+/**
+ * What berthd could not clean because it was already dead (a test that SIGKILLed it): containers still known
+ * to runc under its exec root are killed (their conmons then exit); a default bridge still there is deleted
+ * with the firewall rules naming it or its subnet.
+ */
+async function cleanupAfterDeadDaemon(execRoot: string, bridge: string | undefined, subnet: string | undefined): Promise<void> {
+  const runcRoot = path.join(execRoot, 'runc');
+  if (fs.existsSync(runcRoot)) {
+    for (const id of fs.readdirSync(runcRoot)) {
+      await execFileP('runc', ['--root', runcRoot, 'delete', '--force', id]).catch(() => undefined);
+    }
+  }
+  if (!bridge || !fs.existsSync(`/sys/class/net/${bridge}`)) return;
+  // berthd's anchor port (bk<network id>) would outlive the bridge
+  for (const port of fs.readdirSync(`/sys/class/net/${bridge}/brif`).filter((p) => p.startsWith('bk'))) {
+    await execFileP('ip', ['link', 'del', 'dev', port]).catch(() => undefined);
+  }
+  await execFileP('ip', ['link', 'del', 'dev', bridge]).catch(() => undefined);
+  // the bridge leaked, so did netavark's rules of the default network (they name its bridge or its subnet)
+  const marks = [` ${bridge} `, subnet && (subnet.endsWith('/24') ? ` ${subnet.replace(/0\/24$/, '')}` : ` ${subnet} `)].filter((m): m is string => !!m);
+  const saved = await execFileP('iptables-save', []).then((r) => r.stdout, () => '');
+  let table = '';
+  for (const line of saved.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1);
+    if (!line.startsWith('-A ') || !marks.some((m) => `${line} `.includes(m))) continue;
+    await execFileP('/bin/sh', ['-c', `iptables -w -t ${table} -D ${line.slice(3)}`]).catch(() => undefined);
+  }
+}
+
+/** "10.198.7.1/24" → "10.198.7.0/24" (as iptables-save prints a subnet). */
+function subnetOf(bip: string | undefined): string | undefined {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(bip ?? '');
+  if (!m) return undefined;
+  const prefix = Number(m[5]);
+  const ip = m.slice(1, 5).reduce((acc, o) => acc * 256 + Number(o), 0);
+  const base = prefix === 0 ? 0 : ip - (ip % 2 ** (32 - prefix));
+  return `${[24, 16, 8, 0].map((sh) => Math.floor(base / 2 ** sh) % 256).join('.')}/${prefix}`;
+}
+
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const k of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_CONFIG', 'BERTH_HOST', 'DOCKER_AUTH_CONFIG']) delete env[k];
@@ -123,6 +178,10 @@ export async function startBerthd(opts: StartBerthdOptions = {}): Promise<Berthd
     args.push('--bridge', `bt${Math.random().toString(16).slice(2, 8)}`, '--bip', `10.198.${n}.1/24`);
   }
   args.push(...extra);
+  const bridgeAt = args.findIndex((a) => a === '-b' || a === '--bridge');
+  const bridgeName = bridgeAt >= 0 ? args[bridgeAt + 1] : args.find((a) => a.startsWith('--bridge='))?.slice('--bridge='.length);
+  const bipAt = args.lastIndexOf('--bip');
+  const bipSubnet = bipAt >= 0 ? subnetOf(args[bipAt + 1]) : undefined;
 
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -170,7 +229,10 @@ export async function startBerthd(opts: StartBerthdOptions = {}): Promise<Berthd
     env: { ...cleanEnv(), DOCKER_HOST: `unix://${socket}`, BERTH_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig, DOCKER_CLI_HINTS: 'false' },
     get pid() { return child?.pid ?? -1; },
     stop: async () => {
+      // berthd leaves containers running when it stops: remove them first, or their veths, rules and bridge stay
+      if (alive()) await removeAllContainers(socket).catch(() => undefined);
       await terminate('SIGTERM');
+      await cleanupAfterDeadDaemon(execRoot, bridgeName, bipSubnet);
       await removeTree(dir);
     },
     kill9: async () => terminate('SIGKILL'),

@@ -102,7 +102,7 @@ test('netavark setup/teardown with test namespaces', { skip: !isRoot && 'needs r
       assert.match(inNs(ns1, ['ip', '-o', 'link', 'show', 'dev', 'lo']), /[<,]UP[,>]/);
       assert.match(inNs(ns2, ['ip', '-o', 'link', 'show', 'dev', 'eth0']), new RegExp(e2[0].mac));
       assert.equal(readFileSync(`/sys/class/net/${userBridge}/addr_assign_type`, 'utf8').trim(), '3', 'bridge MAC pinned');
-      const ports = readdirSync(`/sys/class/net/${userBridge}/brif`);
+      const ports = readdirSync(`/sys/class/net/${userBridge}/brif`).filter((p) => !p.startsWith('bk')); // berth's anchor port aside
       assert.equal(ports.length, 2);
       for (const p of ports) assert.equal(readFileSync(`/sys/class/net/${userBridge}/brif/${p}/hairpin_mode`, 'utf8').trim(), '1');
       const view = svc.inspect(net.Name);
@@ -174,6 +174,9 @@ test('netavark setup/teardown with test namespaces', { skip: !isRoot && 'needs r
       await svc.removeNetns(path.join(execRoot, 'netns', c4));
       await svc.remove(net.Name);
       assert.ok(!readdirSync('/sys/class/net').includes(userBridge), 'user bridge removed');
+      // the default bridge stays while the daemon runs (as docker0 does); daemon stop deletes it
+      assert.ok(readdirSync('/sys/class/net').includes(`btb${tag}`), 'default bridge kept while idle');
+      await svc.shutdown();
       assert.ok(!readdirSync('/sys/class/net').includes(`btb${tag}`), 'default bridge removed');
       const rules = sh('iptables-save', []);
       assert.ok(!rules.includes(userSubnet), 'no rule mentions the user subnet');
