@@ -115,7 +115,7 @@ export function registerExecRoutes(router: Router, svc: ExecService): void {
     res.end();
   });
 
-  router.get('/exec/{id}/json', (ctx) => sendJson(response(ctx), 200, svc.inspect(ctx.params.id)));
+  router.get('/exec/{id}/json', async (ctx) => sendJson(response(ctx), 200, await svc.inspectSettled(ctx.params.id)));
 }
 
 /** Start without Upgrade (old clients): output only, in a plain 200 response. */

@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { conflict, errorMessage, internal, invalidArgument, notFound } from '../errors';
 import type { OutputStream } from '../runtime/attach-socket';
 import { ExecProcess } from '../runtime/exec';
+import { CgroupWarmer } from '../runtime/cgroup-warmer';
+import { RuncExecProcess } from '../runtime/runc-exec';
 import { resolveUser } from '../runtime/user';
 import { newId } from '../util/ids';
 import type { Logger } from '../util/logger';
@@ -42,19 +44,28 @@ interface ExecRecord {
   running: boolean;
   exitCode: number | null;
   pid: number;
+  /** a TTY session (or any under crun): conmon */
   proc?: ExecProcess;
+  /** a non-TTY session under runc: runc exec */
+  io?: RuncExecProcess;
   pendingSize?: [number, number];
 }
 
 /** Exec instances are forgotten this long after they end (dockerd keeps them until the container goes). */
 const KEEP_FINISHED_MS = 10 * 60_000;
+/** How long the cgroup lock is kept warm around an exec start (runtime/cgroup-warmer.ts). */
+const WARM_MS = 50;
 
 /**
- * Processes started in running containers (`docker exec`): each is a `conmon --exec` session with its own
- * dir under the container dir. Instances live in memory, as in dockerd: they do not survive a restart.
+ * Processes started in running containers (`docker exec`): non-TTY ones are `runc exec` children of berthd,
+ * TTY ones `conmon --exec` sessions with their own dir under the container dir. Instances live in memory,
+ * as in dockerd: they do not survive a restart.
  */
 export class ExecService {
   private readonly execs = new Map<string, ExecRecord>();
+  private readonly specCache = new Map<string, Promise<Record<string, unknown>>>();
+  private tmp?: Promise<string>;
+  private readonly warmer = new CgroupWarmer();
 
   constructor(private readonly d: ExecServiceDeps) {}
 
@@ -87,6 +98,8 @@ export class ExecService {
       Privileged: Boolean(req.Privileged), DetachKeys: req.DetachKeys ?? '', ConsoleSize: req.ConsoleSize ?? null,
     };
     this.execs.set(id, { id, containerId: c.id, config, started: false, running: false, exitCode: null, pid: 0 });
+    // the start follows at once (docker CLI); runc joins the container's cgroups a few ms after it
+    this.warmer.warm(WARM_MS);
     this.d.events.emit('container', `exec_create: ${cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
     return { Id: id };
   }
@@ -102,17 +115,76 @@ export class ExecService {
   /**
    * Start the process. Attached (`sink` given): output goes to the sink, which ends after the exit code is
    * known, so an inspect right after the stream ends sees it. Failures to start reject with dockerd's
-   * wording and leave exit code 126.
+   * wording (or, once an attached non-TTY start is under way, go into the stream) and leave exit code 126.
+   * Non-TTY execs run as `runc exec` children of berthd (one spawn); TTY execs go through conmon, which
+   * holds the pty.
    */
   async start(id: string, opts: ExecStartOptions, sink?: AttachSink): Promise<ExecHandle> {
     this.checkStart(id);
     const rec = this.get(id);
     rec.started = true;
     rec.running = true;
+    const tty = opts.tty ?? rec.config.Tty;
+    const c = this.d.containers.get(rec.containerId);
+    try {
+      // runc's flags and error format are what RuncExecProcess speaks; other runtimes keep conmon
+      const direct = !tty && path.basename(this.d.containers.runtime.runc.binary) === 'runc';
+      return direct ? await this.startRunc(rec, c.id, opts, sink) : await this.startConmon(rec, c.id, tty, opts, sink);
+    } catch (err) {
+      rec.running = false;
+      rec.exitCode = 126;
+      this.forgetLater(id);
+      throw startError(c.id, errorMessage(err));
+    }
+  }
+
+  private exited(rec: ExecRecord, code: number): void {
+    rec.running = false;
+    rec.exitCode = code;
+    this.d.events.emit('container', 'exec_die', rec.containerId, this.attrs(rec.containerId, { execID: rec.id, exitCode: String(code) }));
+    this.forgetLater(rec.id);
+  }
+
+  private async startRunc(rec: ExecRecord, containerId: string, opts: ExecStartOptions, sink?: AttachSink): Promise<ExecHandle> {
     const cfg = rec.config;
-    const tty = opts.tty ?? cfg.Tty;
+    const attached = !opts.detach && sink !== undefined;
     const containers = this.d.containers;
-    const c = containers.get(rec.containerId);
+    this.warmer.warm(WARM_MS);
+    // without -u, runc's own flags describe the process and no process.json is written
+    const viaFlags = !cfg.User && cfg.Env.every((e) => e.includes('='));
+    const procSpec = viaFlags ? undefined : await this.processSpec(containerId, cfg, false);
+    const proc = await RuncExecProcess.launch({
+      containerId, execId: rec.id, process: procSpec, args: cfg.Cmd, cwd: cfg.WorkingDir || undefined, env: cfg.Env,
+      tmpDir: await this.tmpDir(), stdin: attached && cfg.AttachStdin, attach: attached,
+      runtimePath: containers.runtime.runc.binary, runtimeRoot: containers.runtime.runc.stateRoot,
+      onOutput: (stream, data) => { if ((stream === 'stdout' ? cfg.AttachStdout : cfg.AttachStderr)) sink?.output(stream, data); },
+    });
+    rec.io = proc;
+    // after the spawn: the event's database write is not on runc's path
+    this.d.events.emit('container', `exec_start: ${cfg.Cmd.join(' ')}`, containerId, this.attrs(containerId, { execID: rec.id }));
+    proc.on('started', (pid: number) => { rec.pid = pid; });
+    proc.once('exit', (code: number) => {
+      rec.pid = proc.pid;
+      this.exited(rec, code);
+      if (attached) sink?.end();
+    });
+    proc.once('failed', (msg: string) => {
+      this.exited(rec, 126);
+      if (attached) { sink?.output('stdout', Buffer.from(`${errorMessage(startError(containerId, msg))}\r\n`)); sink?.end(); }
+    });
+    // a detached start answers once the process runs, so a failure is still an error response
+    if (!attached) await proc.started();
+    return {
+      writeStdin: (b) => { if (cfg.AttachStdin) proc.writeStdin(b); },
+      closeStdin: () => { if (cfg.AttachStdin) proc.closeStdin(); },
+      detach: () => { if (!proc.finished) proc.detach(); },
+    };
+  }
+
+  private async startConmon(rec: ExecRecord, containerId: string, tty: boolean, opts: ExecStartOptions, sink?: AttachSink): Promise<ExecHandle> {
+    const cfg = rec.config;
+    const id = rec.id;
+    const containers = this.d.containers;
     const attached = !opts.detach && sink !== undefined;
 
     let outputEnded = !attached;
@@ -123,39 +195,25 @@ export class ExecService {
       ended = true;
       sink?.end();
     };
-    const want = (s: OutputStream) => (s === 'stdout' ? cfg.AttachStdout : cfg.AttachStderr) || tty;
 
-    let proc: ExecProcess;
-    try {
-      const procSpec = await this.processSpec(c.id, cfg, tty);
-      // runc sizes the new pty itself, so even a process that asks at once sees it (a resize would race)
-      const initial = rec.pendingSize ?? (opts.consoleSize && opts.consoleSize[0] > 0 ? opts.consoleSize : cfg.ConsoleSize ?? undefined);
-      if (tty && initial && initial[0] > 0 && initial[1] > 0) procSpec.consoleSize = { height: initial[0], width: initial[1] };
-      this.d.events.emit('container', `exec_start: ${cfg.Cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
-      proc = await ExecProcess.launch({
-        containerId: c.id, execId: id, dir: path.join(containers.paths.dir(c.id), 'exec', id), process: procSpec,
-        tty, stdin: attached && cfg.AttachStdin, attach: attached,
-        runtimePath: containers.runtime.runc.binary, runtimeRoot: containers.runtime.runc.stateRoot,
-        socketDir: containers.runtime.socketDir, conmonCgroup: `${containers.runtime.cgroupParent}/conmon`,
-        conmonPath: this.d.conmonPath,
-        onOutput: (stream, data) => { if (!ended && want(stream)) sink?.output(stream, data); },
-        onOutputEnd: () => { outputEnded = true; maybeEnd(); },
-      }, this.d.log);
-    } catch (err) {
-      rec.running = false;
-      rec.exitCode = 126;
-      this.forgetLater(id);
-      const msg = errorMessage(err);
-      if (/not running|is paused/.test(msg)) throw conflict(`container ${c.id} is not running`);
-      throw internal(`OCI runtime exec failed: ${msg}: unknown`);
-    }
+    const procSpec = await this.processSpec(containerId, cfg, tty);
+    // runc sizes the new pty itself, so even a process that asks at once sees it (a resize would race)
+    const initial = rec.pendingSize ?? (opts.consoleSize && opts.consoleSize[0] > 0 ? opts.consoleSize : cfg.ConsoleSize ?? undefined);
+    if (tty && initial && initial[0] > 0 && initial[1] > 0) procSpec.consoleSize = { height: initial[0], width: initial[1] };
+    this.d.events.emit('container', `exec_start: ${cfg.Cmd.join(' ')}`, containerId, this.attrs(containerId, { execID: id }));
+    const proc = await ExecProcess.launch({
+      containerId, execId: id, dir: path.join(containers.paths.dir(containerId), 'exec', id), process: procSpec,
+      tty, stdin: attached && cfg.AttachStdin, attach: attached,
+      runtimePath: containers.runtime.runc.binary, runtimeRoot: containers.runtime.runc.stateRoot,
+      socketDir: containers.runtime.socketDir, conmonCgroup: `${containers.runtime.cgroupParent}/conmon`,
+      conmonPath: this.d.conmonPath,
+      onOutput: (stream, data) => { if (!ended && (tty || (stream === 'stdout' ? cfg.AttachStdout : cfg.AttachStderr))) sink?.output(stream, data); },
+      onOutputEnd: () => { outputEnded = true; maybeEnd(); },
+    }, this.d.log);
     rec.proc = proc;
     rec.pid = proc.pid;
     const onDone = (code: number) => {
-      rec.running = false;
-      rec.exitCode = code;
-      this.d.events.emit('container', 'exec_die', c.id, this.attrs(c.id, { execID: id, exitCode: String(code) }));
-      this.forgetLater(id);
+      this.exited(rec, code);
       exited = true;
       // conmon closes the attach connection at exit; don't hang if that close never shows up
       setTimeout(() => { if (!outputEnded) { proc.conn?.close(); outputEnded = true; maybeEnd(); } }, 2000).unref();
@@ -176,6 +234,16 @@ export class ExecService {
     };
   }
 
+  /** <data-root>/tmp (wiped at daemon start), made once. */
+  private tmpDir(): Promise<string> {
+    this.tmp ??= (async () => {
+      const dir = path.join(this.d.containers.paths.dataRoot, 'tmp');
+      await mkdir(dir, { recursive: true });
+      return dir;
+    })();
+    return this.tmp;
+  }
+
   private forgetLater(id: string): void {
     setTimeout(() => this.execs.delete(id), KEEP_FINISHED_MS).unref();
   }
@@ -183,9 +251,9 @@ export class ExecService {
   /** The container's own process (from its config.json) with the exec's args, env, user, cwd and terminal. */
   private async processSpec(containerId: string, cfg: ExecConfig, tty: boolean): Promise<Record<string, unknown>> {
     const paths = this.d.containers.paths;
-    const spec = JSON.parse(await readFile(path.join(paths.bundle(containerId), 'config.json'), 'utf8')) as { process: Record<string, unknown> };
-    const proc: Record<string, unknown> = { ...spec.process, args: cfg.Cmd, terminal: tty };
-    proc.env = execEnv((spec.process.env as string[] | undefined) ?? [], cfg.Env, tty);
+    const base = await this.containerProcess(containerId);
+    const proc: Record<string, unknown> = { ...base, args: cfg.Cmd, terminal: tty };
+    proc.env = execEnv((base.env as string[] | undefined) ?? [], cfg.Env, tty);
     if (cfg.WorkingDir) proc.cwd = cfg.WorkingDir;
     if (cfg.User) {
       const u = await resolveUser(paths.rootfs(containerId), cfg.User);
@@ -193,6 +261,23 @@ export class ExecService {
     }
     delete proc.consoleSize;
     return proc;
+  }
+
+  /**
+   * The process section of the running task's config.json, read once per task: config.json is written
+   * at each start, so the key includes the init pid.
+   */
+  private async containerProcess(containerId: string): Promise<Record<string, unknown>> {
+    const key = `${containerId}:${this.d.containers.get(containerId).state.pid}`;
+    let p = this.specCache.get(key);
+    if (!p) {
+      p = readFile(path.join(this.d.containers.paths.bundle(containerId), 'config.json'), 'utf8')
+        .then((text) => (JSON.parse(text) as { process: Record<string, unknown> }).process);
+      p.catch(() => this.specCache.delete(key));
+      for (const k of this.specCache.keys()) if (k.startsWith(`${containerId}:`)) this.specCache.delete(k);
+      this.specCache.set(key, p);
+    }
+    return p;
   }
 
   private async applySize(rec: ExecRecord, h: number, w: number): Promise<void> {
@@ -210,8 +295,24 @@ export class ExecService {
     await this.applySize(rec, h, w);
   }
 
+  /** GET /exec/{id}/json: right after a runc exec ends, its pid file may still be being read. */
+  async inspectSettled(id: string): Promise<Record<string, unknown>> {
+    const rec = this.get(id);
+    if (rec.io && !rec.pid) {
+      await rec.io.pidSettled;
+      rec.pid = rec.io.pid;
+    }
+    return this.inspect(id);
+  }
+
   inspect(id: string): Record<string, unknown> {
     const rec = this.get(id);
     return execView(rec.id, rec.containerId, rec.config, { running: rec.running, exitCode: rec.exitCode, pid: rec.pid });
   }
+}
+
+/** A failed start in dockerd's words: 409 when the container went away meanwhile. */
+function startError(containerId: string, msg: string) {
+  if (/not running|is paused|stopped container|paused container|does not exist/.test(msg)) return conflict(`container ${containerId} is not running`);
+  return internal(`OCI runtime exec failed: ${msg}: unknown`);
 }

@@ -1,0 +1,167 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import * as path from 'node:path';
+import type { OutputStream } from './attach-socket';
+
+export interface RuncExecLaunch {
+  containerId: string;
+  execId: string;
+  /**
+   * The full OCI process (written to a process.json) when flags cannot say it; otherwise runc starts from
+   * the container's own process and applies `args`, `cwd` and `env` (runc lets a later variable win).
+   */
+  process?: Record<string, unknown>;
+  args: string[];
+  cwd?: string;
+  env?: string[];
+  /** holds the session's pid file (and process.json) while it runs */
+  tmpDir: string;
+  /** the caller writes stdin (docker exec -i) */
+  stdin: boolean;
+  /** output goes to onOutput; false = detached, output discarded */
+  attach: boolean;
+  runtimePath: string;
+  runtimeRoot: string;
+  onOutput?: (stream: OutputStream, data: Buffer) => void;
+}
+
+/** runc's own failure line on stderr (logrus text format), as opposed to the process's output. */
+const RUNTIME_ERROR = /(?:^|\n)time="[^"]*" level=(?:error|fatal) msg="((?:[^"\\]|\\.)*)"/;
+
+/** When the pid file is looked for while the process runs (ms after spawn); inspect shows Pid after that. */
+const PID_READ_DELAYS = [20, 80, 400];
+
+/**
+ * A non-TTY exec run by `runc exec` as berthd's own child: runc joins the container's namespaces and
+ * cgroups, copies the process's stdio to its own pipes and exits with the process's status (128+n for a
+ * signal), so nothing else is spawned. Events: `started` (pid, once the pid file is read), `exit` (code)
+ * after all output was delivered, or `failed` (runc's message) when the process never started.
+ */
+export class RuncExecProcess extends EventEmitter {
+  pid = 0;
+  /** settles once the pid is known or known to be missing (inspect waits for it after the exit) */
+  pidSettled: Promise<unknown> = Promise.resolve();
+  exitCode?: number;
+  failure?: string;
+  private done = false;
+  private dropOutput = false;
+  private readonly child: ChildProcess;
+  /** stderr chunks that look like runc's failure line: held until runc exits to tell whose they are */
+  private held: Buffer[] = [];
+
+  private constructor(private readonly o: RuncExecLaunch, private readonly base: string) {
+    super();
+    const args = ['--root', o.runtimeRoot, 'exec', '--pid-file', `${base}.pid`];
+    if (o.process) args.push('--process', `${base}.json`, o.containerId);
+    else {
+      // a container made with -t has terminal=true in its own process
+      args.push('--tty=false');
+      if (o.cwd) args.push('--cwd', o.cwd);
+      for (const e of o.env ?? []) args.push('--env', e);
+      args.push(o.containerId, ...o.args);
+    }
+    this.child = spawn(o.runtimePath, args, {
+      stdio: [o.stdin ? 'pipe' : 'ignore', o.attach ? 'pipe' : 'ignore', 'pipe'],
+    });
+    const { stdin, stdout, stderr } = this.child;
+    stdin?.on('error', () => undefined);
+    stdout?.on('data', (b: Buffer) => this.output('stdout', b));
+    stderr?.on('data', (b: Buffer) => {
+      if (this.held.length || RUNTIME_ERROR.test(b.toString('latin1'))) this.held.push(b);
+      else if (o.attach) this.output('stderr', b);
+    });
+    this.child.on('error', (err) => this.finish(undefined, `cannot run ${path.basename(o.runtimePath)}: ${err.message}`));
+    this.child.on('close', (code, signal) => void this.closed(code, signal));
+    for (const ms of PID_READ_DELAYS) setTimeout(() => { if (!this.pid && !this.done) void this.readPid(); }, ms).unref();
+  }
+
+  static async launch(o: RuncExecLaunch): Promise<RuncExecProcess> {
+    const base = path.join(o.tmpDir, `exec-${o.execId}`);
+    if (o.process) await writeFile(`${base}.json`, JSON.stringify(o.process));
+    return new RuncExecProcess(o, base);
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  writeStdin(data: Buffer): void {
+    const s = this.child.stdin;
+    if (s && !s.destroyed && s.writable) s.write(data);
+  }
+
+  closeStdin(): void {
+    const s = this.child.stdin;
+    if (s && !s.destroyed) s.end();
+  }
+
+  /** The client went away: the process keeps running, its output is read and dropped, its stdin closes. */
+  detach(): void {
+    this.dropOutput = true;
+    this.closeStdin();
+  }
+
+  /** Resolves once the process runs (pid known) or exited; rejects with runc's message when it never started. */
+  started(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const poll = async () => {
+        if (this.done) { if (this.failure !== undefined) reject(new Error(this.failure)); else resolve(); return; }
+        if (this.pid || (await this.readPid())) { resolve(); return; }
+        setTimeout(() => void poll(), 5);
+      };
+      this.once('failed', (msg: string) => reject(new Error(msg)));
+      this.once('exit', () => resolve());
+      void poll();
+    });
+  }
+
+  private output(stream: OutputStream, data: Buffer): void {
+    if (!this.dropOutput && this.o.attach) this.o.onOutput?.(stream, data);
+  }
+
+  private async readPid(): Promise<boolean> {
+    try {
+      const pid = Number.parseInt(await readFile(`${this.base}.pid`, 'utf8'), 10);
+      if (!(pid > 0) || this.pid) return this.pid > 0;
+      this.pid = pid;
+      this.emit('started', pid);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async closed(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.done) return;
+    const errText = Buffer.concat(this.held).toString('utf8');
+    const m = RUNTIME_ERROR.exec(errText);
+    if (code === 255 && m) {
+      // runc writes the pid file only once the process runs: no pid file and runc's error line = never started
+      if (!this.pid) await this.readPid();
+      if (!this.pid) {
+        this.finish(undefined, m[1].replace(/\\(["\\])/g, '$1'));
+        return;
+      }
+    }
+    if (!this.pid) this.pidSettled = this.readPid();
+    if (this.held.length && this.o.attach) this.output('stderr', Buffer.from(errText));
+    this.held = [];
+    const status = code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1);
+    this.finish(status);
+  }
+
+  private finish(code: number | undefined, failure?: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.exitCode = code;
+    this.failure = failure;
+    if (failure !== undefined) this.emit('failed', failure);
+    else this.emit('exit', code);
+    void this.pidSettled.then(() => Promise.all([
+      this.o.process ? rm(`${this.base}.json`, { force: true }) : undefined,
+      rm(`${this.base}.pid`, { force: true }),
+    ])).catch(() => undefined);
+  }
+}
