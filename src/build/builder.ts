@@ -90,10 +90,13 @@ export class Builder {
         throw invalidArgument(`invalid reference format: ${t}`);
       }
     });
+    const started = performance.now();
     const context = await receiveContext(body, { tmpDir: path.join(this.deps.dataRoot, 'tmp'), dockerfile: opts.dockerfile });
+    const received = performance.now();
     const session = this.session(context, opts, write);
     try {
       const imageId = await this.execute(session, context, opts);
+      this.deps.log.debug('build steps done', { contextMs: Math.round(received - started), stepsMs: Math.round(performance.now() - received), unpacked: context.tree.onDisk });
       const image = await this.commit(session, imageId, tags);
       const unused = [...session.buildArgs.keys()].filter((k) => !session.declaredArgs.has(k) && !PREDEFINED_ARGS.includes(k));
       if (unused.length) session.out(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);

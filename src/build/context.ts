@@ -1,29 +1,43 @@
 /**
- * The build context: the request body (a tar, plain or gzip/zstd-compressed, or a bare Dockerfile) unpacked
- * into `<data-root>/tmp/build-<random>/context` (see tar-extract.ts for the path rules). The Dockerfile is
- * read first, then `.dockerignore` is applied on this side too, so API clients that send ignored files
- * still never see them copied.
+ * The build context: the request body (a tar, plain or gzip/zstd-compressed, or a bare Dockerfile). While
+ * it streams in, every entry is recorded in a ContextTree (metadata, content digests, small files' bytes)
+ * and the archive is kept as received (in memory up to MEMORY_LIMIT, beyond that in one temp file under
+ * `<data-root>/tmp/build-<random>/`). The Dockerfile and `.dockerignore` are read from the tree; ignored
+ * entries are dropped from it (and from disk too, if it is ever unpacked), so API clients that send ignored
+ * files still never see them copied. Only the first step that really copies from the context unpacks it into
+ * `context/` (see tar-extract.ts for the path rules): a fully cached rebuild writes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { finished, Readable } from 'node:stream';
 import ignore from '@balena/dockerignore';
 import { invalidArgument } from '../errors';
 import { decompressStream } from '../image/archive/extract';
+import { detectCompression } from '../image/compression';
 import { decodeHeader } from '../image/tar-format';
-import { resolveInScope } from './scoped-path';
+import { ContextHasher } from './context-hasher';
+import { MEMORY_LIMIT, Spool } from './context-spool';
+import { ContextTree, type ContextNode } from './context-tree';
 import { extractTar } from './tar-extract';
+import { TarPushParser } from './tar-push';
+
+/** files up to this size keep their bytes in memory (the Dockerfile, `.dockerignore`, small sources) */
+const KEEP_BYTES = 256 * 1024;
 
 export interface BuildContext {
-  /** the unpacked context (what COPY reads) */
+  /** where the context is unpacked by `materialize` */
   root: string;
+  /** the context's entries (what COPY reads; in memory until materialized) */
+  tree: ContextTree;
+  /** unpacks the context to `root` (once); reads through `tree` go to disk from then on */
+  materialize(): Promise<void>;
   /** a private directory for the build's own temp files */
   scratch: string;
   dockerfile: string;
   dockerfileName: string;
-  /** sha256 (hex) of the context's files by absolute path, computed while unpacking (COPY's checksums) */
-  digests?: ReadonlyMap<string, string>;
+  /** sha256 (hex) of the context's files by absolute path, computed while receiving (COPY's checksums) */
+  digests: ReadonlyMap<string, string>;
   /** remove everything this context put on disk */
   remove(): Promise<void>;
 }
@@ -85,75 +99,201 @@ function looksLikeTar(head: Buffer): boolean {
   }
 }
 
-async function readFirst(source: Readable, n: number): Promise<{ head: Buffer; rest: AsyncIterator<Buffer> }> {
-  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const chunks: Buffer[] = [];
-  let len = 0;
-  while (len < n) {
-    const r = await it.next();
-    if (r.done) break;
-    chunks.push(Buffer.from(r.value));
-    len += r.value.length;
-  }
-  return { head: Buffer.concat(chunks), rest: it };
+/** The first `n` bytes (fewer at the end of the stream); the stream is left paused just after them. */
+function readHead(src: Readable, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let len = 0;
+    const done = (err?: Error | null) => {
+      src.off('data', onData);
+      src.off('end', onEnd);
+      src.off('error', done);
+      if (err) reject(err);
+      else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    };
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      len += c.length;
+      if (len >= n) {
+        src.pause();
+        done();
+      }
+    };
+    const onEnd = () => done();
+    if (src.readableEnded) return done();
+    src.on('data', onData);
+    src.once('end', onEnd);
+    src.once('error', done);
+    src.resume();
+  });
 }
 
-async function readDockerfile(root: string, name: string): Promise<{ text: string; name: string }> {
+/**
+ * Hands every remaining chunk to `fn` as it arrives ('data' events: no promise per chunk); a promise
+ * returned by `fn` pauses the stream until it settles. Rejects on a stream error, an early close, or a
+ * throw from `fn` (the rest of the stream is then left to the caller).
+ */
+function forEachChunk(src: Readable, fn: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      src.off('data', onData);
+      cleanup();
+      reject(err);
+    };
+    const onData = (c: Buffer) => {
+      if (failed) return;
+      let wait: Promise<void> | undefined;
+      try {
+        wait = fn(c);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      if (wait) {
+        src.pause();
+        wait.then(() => { if (!failed) src.resume(); }, fail);
+      }
+    };
+    if (src.readableEnded) return resolve();
+    src.on('data', onData);
+    const cleanup = finished(src, (err) => {
+      if (err) return fail(err);
+      cleanup();
+      resolve();
+    });
+    src.resume();
+  });
+}
+
+async function* replayAll(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  if (head.length) yield head;
+  for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+}
+
+async function readDockerfile(ctx: BuildContext, name: string): Promise<{ text: string; name: string }> {
   const candidates = name === 'Dockerfile' ? ['Dockerfile', 'dockerfile'] : [name];
   for (const c of candidates) {
-    try {
-      const p = await resolveInScope(root, c);
-      return { text: await fs.readFile(p, 'utf8'), name: c };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
+    if (!(await ctx.tree.isFile(c))) continue;
+    let data = await ctx.tree.readFile(c);
+    if (!data) {
+      await ctx.materialize();
+      data = await ctx.tree.readFile(c);
     }
+    if (data) return { text: data.toString('utf8'), name: c };
   }
   throw invalidArgument(`Cannot locate specified Dockerfile: ${name}`);
 }
 
-export async function receiveContext(body: Readable, opts: { tmpDir: string; dockerfile?: string }): Promise<BuildContext> {
+/**
+ * Reads the archive (`head`, then the rest of the body) into `tree`, the file contents hashed on the hash
+ * worker and every byte kept in `spool`.
+ */
+async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spool: Spool): Promise<void> {
+  const hasher = new ContextHasher();
+  const files: ContextNode[] = [];
+  const parser = new TarPushParser((h) => {
+    const node = tree.add(h);
+    if (!node) return undefined;
+    const file = files.push(node) - 1;
+    const keep: Buffer[] | undefined = h.size <= KEEP_BYTES ? [] : undefined;
+    return {
+      data: (chunk) => {
+        hasher.update(file, chunk);
+        keep?.push(chunk);
+      },
+      end: () => {
+        hasher.end(file);
+        if (keep) node.data = keep.length === 1 ? keep[0] : Buffer.concat(keep);
+      },
+    };
+  });
+  let total = 0;
+  const take = (chunk: Buffer) => {
+    total += chunk.length;
+    parser.write(chunk);
+    return spool.push(chunk);
+  };
+  try {
+    await take(head);
+    await forEachChunk(rest, take);
+    // the docker CLI ends a context it rewrote (`-f -`) without the last entry's padding and the
+    // end-of-archive blocks; zeros after a complete archive are ignored, so they are always added
+    await take(Buffer.alloc(((512 - (total % 512)) % 512) + 1024));
+    parser.end();
+  } catch (err) {
+    hasher.abort();
+    throw err;
+  } finally {
+    await spool.close();
+  }
+  for (const [file, digest] of await hasher.digests()) files[file].digest = digest;
+  tree.sealDigests();
+}
+
+export interface ReceiveOptions {
+  tmpDir: string;
+  dockerfile?: string;
+  /** bytes of the archive kept in memory before it goes to a temp file (default MEMORY_LIMIT) */
+  memoryLimit?: number;
+}
+
+export async function receiveContext(body: Readable, opts: ReceiveOptions): Promise<BuildContext> {
   const dir = path.join(opts.tmpDir, `build-${randomBytes(8).toString('hex')}`);
   const root = path.join(dir, 'context');
   const scratch = path.join(dir, 'scratch');
-  await fs.mkdir(root, { recursive: true, mode: 0o700 });
-  await fs.mkdir(scratch, { mode: 0o700 });
-  const remove = () => fs.rm(dir, { recursive: true, force: true });
-  const digests = new Map<string, string>();
+  const spoolFile = path.join(dir, 'context.tar');
+  await fs.mkdir(scratch, { recursive: true, mode: 0o700 });
+  const tree = new ContextTree(root);
+  const spool = new Spool(spoolFile, opts.memoryLimit ?? MEMORY_LIMIT);
+  const remove = () => {
+    spool.release();
+    return fs.rm(dir, { recursive: true, force: true });
+  };
+  let matcher: IgnoreMatcher | undefined;
+  let unpacking: Promise<void> | undefined;
+  const unpack = async () => {
+    await fs.mkdir(root, { mode: 0o755 });
+    await extractTar(spool.read(), root);
+    if (matcher) await applyIgnore(root, matcher);
+  };
+  const ctx: BuildContext = {
+    root, tree, scratch, dockerfile: '', dockerfileName: '', digests: tree.digests, remove,
+    materialize: () => (unpacking ??= tree.materialize(unpack)),
+  };
   try {
-    const plain = await decompressStream(body);
-    const { head, rest } = await readFirst(plain, 512);
+    // plain tars (what the docker CLI sends) are read straight from the request; others are decompressed
+    const first = await readHead(body, 512);
+    let rest = body;
+    let head = first;
+    if (detectCompression(first) !== 'none') {
+      rest = await decompressStream(Readable.from(replayAll(first, body[Symbol.asyncIterator]() as AsyncIterator<Buffer>)));
+      head = await readHead(rest, 512);
+    }
     let dockerfileName = opts.dockerfile || 'Dockerfile';
-    let dockerfile: string;
     if (looksLikeTar(head) || head.length === 0) {
-      // the docker CLI ends a context it rewrote (`-f -`) without the last entry's padding and the
-      // end-of-archive blocks; zeros after a complete archive are ignored, so they are always added
-      async function* replay(): AsyncGenerator<Buffer> {
-        let total = head.length;
-        if (head.length) yield head;
-        for (let r = await rest.next(); !r.done; r = await rest.next()) {
-          total += r.value.length;
-          yield r.value;
-        }
-        yield Buffer.alloc(((512 - (total % 512)) % 512) + 1024);
+      if (head.length) {
+        await readArchive(head, rest, tree, spool);
       }
-      if (head.length) await extractTar(replay(), root, { digests });
-      const found = await readDockerfile(root, dockerfileName);
-      dockerfile = found.text;
+      const found = await readDockerfile(ctx, dockerfileName);
+      ctx.dockerfile = found.text;
       dockerfileName = found.name;
     } else {
       // a bare Dockerfile as the body (`docker build - < Dockerfile`): the context is empty
       const chunks = [head];
-      for (let r = await rest.next(); !r.done; r = await rest.next()) chunks.push(r.value);
-      dockerfile = Buffer.concat(chunks).toString('utf8');
+      await forEachChunk(rest, (c) => { chunks.push(c); return undefined; });
+      ctx.dockerfile = Buffer.concat(chunks).toString('utf8');
     }
-    try {
-      const ignoreText = await fs.readFile(await resolveInScope(root, '.dockerignore'), 'utf8');
-      await applyIgnore(root, ignoreMatcher(readIgnorePatterns(ignoreText)));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    ctx.dockerfileName = dockerfileName;
+    if (await tree.isFile('.dockerignore')) {
+      const ignoreText = await tree.readFile('.dockerignore') ?? await (async () => { await ctx.materialize(); return tree.readFile('.dockerignore'); })();
+      matcher = ignoreMatcher(readIgnorePatterns(ignoreText!.toString('utf8')));
+      tree.applyIgnore(matcher.ignores, matcher.hasExceptions);
+      if (tree.onDisk) await applyIgnore(root, matcher);
     }
-    return { root, scratch, dockerfile, dockerfileName, digests, remove };
+    return ctx;
   } catch (err) {
     await remove();
     throw err;

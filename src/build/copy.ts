@@ -16,11 +16,11 @@ import { invalidArgument, notFound } from '../errors';
 import { spawnFilter } from '../image/compression';
 import { decodeHeader } from '../image/tar-format';
 import { LayerContents, type LayerEntry } from './layer-writer';
-import { LayeredRootfs } from './rootfs';
+import { LayeredRootfs, type TreeView } from './rootfs';
 import { extractTar } from './tar-extract';
 
 export type PlannedItem =
-  | { kind: 'path'; rel: string; name: string; dir: boolean; fs: LayeredRootfs; preserveOwner?: boolean }
+  | { kind: 'path'; rel: string; name: string; dir: boolean; fs: TreeView; preserveOwner?: boolean }
   | { kind: 'data'; name: string; data: Buffer; mode: number; mtime: number };
 
 export interface CopyPlan {
@@ -37,8 +37,10 @@ export interface PlanOptions {
   sources: string[];
   heredocs: { name: string; data: Buffer }[];
   /** where sources are read: the context, or the rootfs of a stage or image (`--from`) */
-  source: LayeredRootfs;
+  source: TreeView;
   fromContext: boolean;
+  /** puts the context on disk (before an ADD reads a local archive from it) */
+  prepare?: () => Promise<void>;
   /** temp space for ADD downloads and archive extraction */
   scratch: string;
   /** content digests already known, by absolute path (the context's, hashed while it was received) */
@@ -75,7 +77,7 @@ function cleanSource(src: string, cmd: string, fromContext: boolean): string {
   return path.posix.normalize('/' + raw).slice(1);
 }
 
-async function walkMatches(fsv: LayeredRootfs, pattern: string): Promise<string[]> {
+async function walkMatches(fsv: TreeView, pattern: string): Promise<string[]> {
   const parts = pattern.split('/');
   const out: string[] = [];
   const visit = async (dir: string, depth: number) => {
@@ -103,7 +105,7 @@ async function fileHash(abs: string, known?: ReadonlyMap<string, string>): Promi
 }
 
 /** Every entry below (and including) `rel`, parents first, each with a checksum line. */
-async function checksumTree(fsv: LayeredRootfs, rel: string, label: string, h: ReturnType<typeof createHash>,
+async function checksumTree(fsv: TreeView, rel: string, label: string, h: ReturnType<typeof createHash>,
   known?: ReadonlyMap<string, string>): Promise<void> {
   const found = await fsv.lstat(rel);
   if (!found) return;
@@ -113,7 +115,7 @@ async function checksumTree(fsv: LayeredRootfs, rel: string, label: string, h: R
     h.update(`${label}\0dir\0${mode}\n`);
     for (const n of await fsv.readdir(rel)) await checksumTree(fsv, rel ? `${rel}/${n}` : n, `${label}/${n}`, h, known);
   } else if (st.isSymbolicLink()) {
-    h.update(`${label}\0symlink\0${await fs.readlink(found.abs)}\n`);
+    h.update(`${label}\0symlink\0${await fsv.readlink(found)}\n`);
   } else if (st.isFile()) {
     h.update(`${label}\0file\0${mode}\0${await fileHash(found.abs, known)}\n`);
   }
@@ -212,6 +214,7 @@ export async function planCopy(o: PlanOptions): Promise<CopyPlan> {
       }
       const name = path.posix.basename(rel) || path.posix.basename(resolved);
       if (o.cmd === 'ADD' && o.fromContext && found.st.isFile()) {
+        await o.prepare?.();
         const extracted = await extractArchive(found.abs, o.scratch);
         if (extracted) {
           items.push({ kind: 'path', rel: '', name, dir: true, fs: new LayeredRootfs([extracted]), preserveOwner: true });
@@ -284,7 +287,7 @@ export async function copyContents(plan: CopyPlan, t: CopyTarget): Promise<Layer
         await add({ path: dst, type: 'dir', mode: modeOf(st), ...o, mtime: st.mtimeMs / 1000 });
         await copyTree(item, src, dst);
       } else if (st.isSymbolicLink()) {
-        await add({ path: dst, type: 'symlink', mode: 0o777, ...o, mtime: st.mtimeMs / 1000, linkname: await fs.readlink(found.abs) });
+        await add({ path: dst, type: 'symlink', mode: 0o777, ...o, mtime: st.mtimeMs / 1000, linkname: await item.fs.readlink(found) });
       } else if (st.isFile()) {
         await add({ path: dst, type: 'file', mode: modeOf(st), ...o, mtime: st.mtimeMs / 1000, source: found.abs });
       }

@@ -18,7 +18,7 @@ import { copyContents, planCopy } from './copy';
 import type { CopyInstr, Instruction, RunInstr } from './instructions';
 import { commitLayerTar, inspectLayerTar, LayerContents, writeLayerTar } from './layer-writer';
 import { parseChmod, resolveChown } from './ownership';
-import { LayeredRootfs } from './rootfs';
+import { LayeredRootfs, type TreeView } from './rootfs';
 import type { BuildSession, StageState } from './session';
 import { expandWord, type Lookup } from './shell-lex';
 import { RunStepError } from './types';
@@ -191,7 +191,7 @@ async function copyStep(s: BuildSession, st: StageState, instr: CopyInstr): Prom
     const trailing = dest.endsWith('/') || dest === '.';
     dest = path.posix.join(st.config.config?.WorkingDir || '/', dest) + (trailing ? '/' : '');
   }
-  let source = new LayeredRootfs([s.context.root]);
+  let source: TreeView = s.context.tree;
   let fromContext = true;
   const flags: string[] = [];
   if (instr.from) {
@@ -211,9 +211,12 @@ async function copyStep(s: BuildSession, st: StageState, instr: CopyInstr): Prom
   if (instr.chown) flags.push(`--chown=${owner!.uid}:${owner!.gid}`);
   const chmod = instr.chmod ? parseChmod(ex(instr.chmod)) : undefined;
   if (instr.chmod) flags.push(`--chmod=${instr.chmod}`);
-  const plan = await planCopy({ cmd, sources, heredocs, source, fromContext, scratch: s.context.scratch, knownDigests: fromContext ? s.context.digests : undefined });
+  const plan = await planCopy({ cmd, sources, heredocs, source, fromContext, scratch: s.context.scratch,
+    knownDigests: fromContext ? s.context.digests : undefined, prepare: () => s.context.materialize() });
   const text = `${cmd} ${flags.length ? flags.join(' ') + ' ' : ''}${plan.describe} in ${dest} `;
   return step(s, st, text, plan.checksum, async () => {
+    // the context is unpacked only now, when a copy from it is not in the cache
+    if (fromContext) await s.context.materialize();
     const contents = await copyContents(plan, { dest, target: rootfsOf(s, st), owner, chmod, cmd });
     return { config: cloneConfig(st.config), layer: await layerFrom(s, st, contents), createdBy: `${shellOf(st).join(' ')} #(nop) ${text}` };
   });

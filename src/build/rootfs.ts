@@ -11,10 +11,31 @@ import * as path from 'node:path';
 import { invalidArgument } from '../errors';
 import { scopedClean } from './scoped-path';
 
+/** What the build reads of an entry's metadata (fs.Stats has it; the in-memory context tree makes it up). */
+export interface EntryStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+  isDirectory(): boolean;
+  isFile(): boolean;
+  isSymbolicLink(): boolean;
+}
+
 export interface Found {
   /** host path of the entry in the layer that provides it */
   abs: string;
-  st: Stats;
+  st: EntryStat;
+}
+
+/** A read-only tree COPY can read from: layers on disk, or the build context (see context-tree.ts). */
+export interface TreeView {
+  lstat(rel: string): Promise<Found | undefined>;
+  resolve(rel: string, followLast?: boolean): Promise<string>;
+  readdir(rel: string): Promise<string[]>;
+  readFile(rel: string): Promise<Buffer | undefined>;
+  readlink(found: Found): Promise<string>;
 }
 
 function isWhiteout(st: Stats): boolean {
@@ -31,7 +52,7 @@ async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   }
 }
 
-export class LayeredRootfs {
+export class LayeredRootfs implements TreeView {
   /** `dirs`: diff directories, top layer first. */
   constructor(readonly dirs: string[]) {}
 
@@ -50,7 +71,7 @@ export class LayeredRootfs {
   }
 
   /** The entry at `rel` without following a final symlink; undefined when absent. */
-  async lstat(rel: string): Promise<Found | undefined> {
+  async lstat(rel: string): Promise<(Found & { st: Stats }) | undefined> {
     const clean = scopedClean(rel);
     for (const dir of this.dirs) {
       const abs = clean ? path.join(dir, clean) : dir;
@@ -103,6 +124,10 @@ export class LayeredRootfs {
       if (await this.lstat(clean ? `${clean}/${n}` : n)) out.push(n);
     }
     return out;
+  }
+
+  readlink(found: Found): Promise<string> {
+    return fs.readlink(found.abs);
   }
 
   async readFile(rel: string): Promise<Buffer | undefined> {

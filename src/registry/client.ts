@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
-import { internal, invalidArgument, unauthorized } from '../errors';
+import { internal, invalidArgument } from '../errors';
 import { basicHeader, fetchBearerToken, parseWWWAuthenticate, type AuthConfig, type Challenge } from './auth';
 import { errorEntries, networkError, RegistryHttpError } from './errors';
 import type { RegistryEndpoint } from './hosts';
@@ -145,7 +145,8 @@ export class RegistryClient {
     if (this.authorization) return this.authorization;
     if (c.scheme === 'basic') {
       this.authorization = basicHeader(this.auth);
-      if (!this.authorization) throw unauthorized(`${method[0]}${method.slice(1).toLowerCase()} "${url}": no basic auth credentials`, 'BERTH_ERR_NO_CREDENTIALS');
+      // a plain error (500) as dockerd answers it: a 401 would make the docker CLI prompt for a login instead
+      if (!this.authorization) throw internal(`${method[0]}${method.slice(1).toLowerCase()} "${url}": no basic auth credentials`, 'BERTH_ERR_NO_CREDENTIALS');
     } else if (c.scheme === 'bearer') {
       const scope = c.params.scope ?? `repository:${this.repository}:${this.actions}`;
       this.authorization = `Bearer ${await fetchBearerToken(c, scope, this.auth, signal)}`;

@@ -97,7 +97,7 @@ describe('DOCKER_BUILDKIT=0 docker build with RUN against berthd', { skip, timeo
     const steps = cachedSteps(second.stdout);
     for (const [n, cached] of steps) if (n !== 1 && n !== 7) assert.ok(cached, `step ${n} was not cached:\n${second.stdout}`);
     assert.doesNotMatch(second.stdout, /Running in/);
-    assert.ok(seconds < 5, `cached rebuild took ${seconds}s`);
+    assert.ok(seconds < 1, `cached rebuild took ${seconds}s (the goal is under a second)`);
     const firstId = /Successfully built ([0-9a-f]{12})/.exec(first.stdout)?.[1];
     assert.ok(firstId && second.stdout.includes(`Successfully built ${firstId}`));
   });
