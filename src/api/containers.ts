@@ -9,14 +9,9 @@ import { parseFilters, queryBool, queryInt, readJson, response, sendJson, sendNo
 import type { RequestContext, Router } from './router';
 import { commonHeaders } from './server';
 import { stdinWithDetachKeys } from './detach-stdin';
+import { AttachOutput, frameHeader } from './attach-output';
 
-/** The 8-byte header of a multiplexed stream frame: [stream, 0, 0, 0, uint32 BE length]; 1 = stdout, 2 = stderr. */
-export function frameHeader(stream: OutputStream, length: number): Buffer {
-  const h = Buffer.alloc(8);
-  h[0] = stream === 'stderr' ? 2 : 1;
-  h.writeUInt32BE(length, 4);
-  return h;
-}
+export { frameHeader };
 
 function streamContentType(tty: boolean, apiVersion: string): string {
   const [maj, min] = apiVersion.split('.').map(Number);
@@ -178,12 +173,22 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
     else ctx.res?.end();
     return;
   }
+  const output = new AttachOutput(!tty, (bufs) => {
+    if (!ctx.upgrade) {
+      for (const b of bufs) if (!ctx.res!.writableEnded) ctx.res!.write(b);
+      return;
+    }
+    if (socket.destroyed || !socket.writable) return;
+    socket.cork();
+    for (const b of bufs) socket.write(b);
+    socket.uncork();
+  });
   handle = await svc.attach(c.id, opts, {
     output(stream, data) {
-      if (!tty) write(frameHeader(stream, data.length));
-      write(data);
+      output.push(stream, data);
     },
     end() {
+      output.flush();
       if (ctx.upgrade) socket.end();
       else ctx.res?.end();
     },

@@ -13,7 +13,6 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { conflict, errorMessage, invalidArgument, isNotFound } from '../errors';
-import { runTool } from '../network/exec';
 import { hostPortFree, type PortBinding, type PortProtocol, type PortRequest } from '../network/ports';
 import { containerResolvConf } from '../runtime/etc-files';
 import type { Logger } from '../util/logger';
@@ -22,7 +21,7 @@ import type { AttachRequest, ContainerNetworkHooks, NetworkService } from './net
 
 const HOSTS_HEAD = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
 
-interface EndpointConfig { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null }
+interface EndpointConfig { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }
 interface PortBindingRequest { HostIp?: string; HostPort?: string }
 
 export interface ContainerLookup {
@@ -135,6 +134,7 @@ export class ContainerNetworking {
       const target = this.containers.get(mode.slice('container:'.length));
       if (target.id === id) throw invalidArgument('cannot join own network');
       if (userHostname) throw invalidArgument('conflicting options: hostname and the network mode');
+      if (endpoints[mode]?.MacAddress || (config as { MacAddress?: string }).MacAddress) throw invalidArgument('conflicting options: mac-address and the network mode');
       if (hc.PortBindings && Object.keys(hc.PortBindings).length) throw invalidArgument('conflicting options: port publishing and the container type network mode');
       hc.NetworkMode = `container:${target.id}`;
       config.Hostname = target.config.Hostname;
@@ -146,11 +146,14 @@ export class ContainerNetworking {
     }
     const requested: AttachRequest[] = [];
     const first = endpoints[mode] ?? (mode === 'bridge' ? endpoints.default : undefined);
-    requested.push({ network: mode, aliases: first?.Aliases ?? undefined, ip: first?.IPAMConfig?.IPv4Address || undefined });
+    // --mac-address: API ≥ 1.44 sends it in the first endpoint, older clients in Config.MacAddress
+    const mac = first?.MacAddress || (config as { MacAddress?: string }).MacAddress || undefined;
+    if (mac && mode === 'host') throw invalidArgument('conflicting options: mac-address and the network mode');
+    requested.push({ network: mode, aliases: first?.Aliases ?? undefined, ip: first?.IPAMConfig?.IPv4Address || undefined, mac: mode === 'none' ? undefined : mac });
     for (const [net, ep] of Object.entries(endpoints)) {
       if (net === mode || (mode === 'bridge' && net === 'default')) continue;
       if (mode === 'host' || mode === 'none') throw invalidArgument(`container cannot be connected to multiple networks with one of the networks in ${mode} mode`);
-      requested.push({ network: net, aliases: ep?.Aliases ?? undefined, ip: ep?.IPAMConfig?.IPv4Address || undefined });
+      requested.push({ network: net, aliases: ep?.Aliases ?? undefined, ip: ep?.IPAMConfig?.IPv4Address || undefined, mac: ep?.MacAddress || undefined });
     }
     this.networks.prepareEndpoints(id, name, requested);
   }
@@ -160,6 +163,7 @@ export class ContainerNetworking {
     const mode = networkModeOf(c.hostConfig);
     if (mode === 'host') return undefined;
     if (mode.startsWith('container:')) return this.netnsOf(this.containers.get(mode.slice('container:'.length)));
+    if (mode === 'none') return c.state.pid > 0 ? `/proc/${c.state.pid}/ns/net` : undefined;
     return this.networks.netns.pathFor(c.id);
   }
 
@@ -195,10 +199,17 @@ export class ContainerNetworking {
       for (const f of ['hosts', 'resolv.conf', 'hostname']) await copyFile(path.join(from, f), path.join(dir, f)).catch(() => undefined);
       return;
     }
+    if (mode === 'none') {
+      // no file to pin: the runtime makes the namespace and brings `lo` up (runc and crun both do)
+      setNetns(undefined);
+      linux.namespaces.push({ type: 'network' });
+      await this.networks.setup(c.id, '', []);
+      await this.writeEtcFiles(c);
+      return;
+    }
     const netns = await this.networks.createNetns(c.id);
     try {
-      if (mode === 'none') await runTool('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'lo', 'up']);
-      await this.networks.setup(c.id, netns, mode === 'none' ? [] : await portRequests(c.config, c.hostConfig));
+      await this.networks.setup(c.id, netns, await portRequests(c.config, c.hostConfig));
     } catch (err) {
       await this.networks.removeNetns(netns).catch(() => undefined);
       throw err;

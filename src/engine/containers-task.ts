@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { LayerStore } from '../image/types';
 import { writeEtcFiles } from '../runtime/etc-files';
@@ -59,10 +59,26 @@ export async function unmountRootfs(p: ContainerPaths, id: string): Promise<void
 
 export { isMounted };
 
+/**
+ * Delete a container's directory (its rootfs unmounted). It is renamed into <data-root>/tmp first, one
+ * quick step, and deleted from there in the background; tmp/ is emptied at daemon start, should that stop.
+ */
+export async function removeContainerDir(p: ContainerPaths, id: string): Promise<void> {
+  const trash = path.join(p.dataRoot, 'tmp', `removed-${id}`);
+  try {
+    await rename(p.dir(id), trash);
+  } catch {
+    await rm(p.dir(id), { recursive: true, force: true }); // no tmp/ (or another file system): in place
+    return;
+  }
+  void rm(trash, { recursive: true, force: true }).catch(() => undefined);
+}
+
 /** The OCI spec for the container's next start (after the rootfs is mounted: the user is resolved in it). */
-export async function specFor(p: ContainerPaths, c: ContainerRecord, cgroupsPath: string): Promise<Record<string, unknown>> {
+export async function specFor(p: ContainerPaths, c: ContainerRecord, cgroupsPath: string, rootfsMounted: Promise<void>): Promise<Record<string, unknown>> {
   const cfg = c.config;
   const binds = await writeEtcFiles(p.dir(c.id), cfg.Hostname, cfg.Domainname);
+  await rootfsMounted;
   const user = await resolveUser(p.rootfs(c.id), cfg.User);
   const spec = buildSpec({
     rootfs: p.rootfs(c.id),

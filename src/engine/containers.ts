@@ -14,8 +14,8 @@ import { AttachHub, AttachSession, type AttachHandle, type AttachOptions, type A
 import { mergeConfig, normalizeHostConfig, validateName, type CreateRequest } from './containers-config';
 import { readLogChunks, type LogsOptions } from './containers-logs';
 import { ContainerStore, ZERO_TIME, type ContainerRecord, type ContainerState } from './containers-store';
-import { ContainerPaths, isMounted, makeContainerDirs, mountRootfs, specFor, unmountRootfs } from './containers-task';
-import { inspectView, matchesFilters, summaryView } from './containers-view';
+import { ContainerPaths, isMounted, makeContainerDirs, mountRootfs, removeContainerDir, specFor, unmountRootfs } from './containers-task';
+import { inspectContainer, listContainers, type ContainerQueryDeps, type ListOptions } from './containers-query';
 import type { EventLog } from './events';
 import { generateName } from './names';
 import { reconcileContainers } from './containers-reconcile';
@@ -67,6 +67,8 @@ export class ContainerService {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly attaches = new AttachHub();
   private ready?: Promise<void>;
+  /** exited containers whose task handleExit released completely */
+  private readonly released = new Set<string>();
   /** mounts and network endpoints (container-resources.ts) */
   readonly resources: ContainerResources;
   /** restart policies and health checks (restart-policy.ts) hook in here */
@@ -198,9 +200,12 @@ export class ContainerService {
       if (c.state.status === 'removing' || c.state.status === 'dead') throw conflict(`cannot start container ${id}: container is marked for removal`);
       const image = this.d.images.get(c.imageId);
       if (!image) throw conflict(`cannot start container ${id}: its image ${c.imageId} was removed`);
+      this.released.delete(id);
       try {
-        await mountRootfs(this.d.layers, this.paths, c, image.layers);
-        const spec = withConsoleSize(await specFor(this.paths, c, this.runtime.cgroupsPath(id)), c.config.Tty, c.hostConfig.ConsoleSize);
+        // the spec is built while the rootfs mounts; it only waits for the mount to resolve the user
+        const mounted = mountRootfs(this.d.layers, this.paths, c, image.layers);
+        const [, built] = await Promise.all([mounted, specFor(this.paths, c, this.runtime.cgroupsPath(id), mounted)]);
+        const spec = withConsoleSize(built, c.config.Tty, c.hostConfig.ConsoleSize);
         await this.resources.start(c, spec, this.paths.rootfs(id));
         const { pid } = await this.runtime.create({
           id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: this.paths.log(id),
@@ -208,7 +213,7 @@ export class ContainerService {
         });
         this.store.setState(id, { ...c.state, status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt: now() });
         await this.attaches.connectPending(id, () => this.runtime.attach(id));
-        await this.runtime.start(id);
+        await this.runtime.start(id, pid);
         await applyConsoleSize(this.runtime, this.paths.bundle(id), c.config.Tty, c.hostConfig.ConsoleSize, this.d.log);
         this.lifecycle?.started(id);
       } catch (err) {
@@ -225,11 +230,14 @@ export class ContainerService {
     });
   }
 
-  /** Undo a task: runtime state, conmon leftovers, cgroup, rootfs mount. */
-  private async releaseTask(id: string, forgetExit = true): Promise<void> {
-    await this.runtime.cleanup(id, { forgetExit });
-    await this.resources.stop(id);
-    await unmountRootfs(this.paths, id);
+  /**
+   * Undo a task: runtime state, conmon leftovers, cgroup, rootfs mount. Once the init has exited nothing
+   * holds the rootfs, so the unmount runs alongside the rest; otherwise it waits for the runtime's delete.
+   */
+  private async releaseTask(id: string, forgetExit = true, initExited = false): Promise<void> {
+    const unmounted = initExited ? unmountRootfs(this.paths, id) : undefined;
+    await Promise.all([this.runtime.cleanup(id, { forgetExit }), this.resources.stop(id), unmounted]);
+    if (!unmounted) await unmountRootfs(this.paths, id);
   }
 
   /** Called once per exit (from the exit watcher or reconciliation). */
@@ -243,7 +251,10 @@ export class ContainerService {
         return;
       }
       const oomKilled = await this.runtime.oomKilled(this.paths.dir(id));
-      await this.releaseTask(id, false).catch((e) => this.d.log.warn('cleanup after exit', { id, error: errorMessage(e) }));
+      await this.releaseTask(id, false, true).then(
+        () => this.released.add(id),
+        (e) => this.d.log.warn('cleanup after exit', { id, error: errorMessage(e) }),
+      );
       const state: ContainerState = { ...c.state, status: 'exited', pid: 0, exitCode, oomKilled, error, finishedAt: now() };
       this.store.setState(id, state);
       if (oomKilled) this.d.events.emit('container', 'oom', id, this.attrs(c));
@@ -364,9 +375,11 @@ export class ContainerService {
 
   /** Remove everything of a container; used by remove and by reconciliation of an interrupted removal. */
   async destroy(c: ContainerRecord, removeVolumes = false): Promise<void> {
-    await this.releaseTask(c.id, true);
+    // released at its exit by this daemon (and not started since): only the exit file is left to forget
+    if (this.released.delete(c.id)) await this.runtime.cleanup(c.id, { forgetExit: true });
+    else await this.releaseTask(c.id, true);
     if (await isMounted(this.paths.rootfs(c.id))) throw internal(`cannot remove container ${c.id}: its root filesystem is still mounted`);
-    await rm(this.paths.dir(c.id), { recursive: true, force: true });
+    await removeContainerDir(this.paths, c.id);
     this.store.remove(c.id);
     await this.resources.removed(c, removeVolumes);
     this.attaches.endPending(c.id);
@@ -374,49 +387,19 @@ export class ContainerService {
     this.bus.emit(`removed:${c.id}`, c.state.exitCode);
   }
 
-  list(opts: { all?: boolean; limit?: number; filters?: Map<string, string[]> } = {}) {
-    const filters = opts.filters ?? new Map();
-    let rows = this.store.list();
-    if (!opts.all && !filters.has('status') && !filters.has('exited')) rows = rows.filter((c) => isUp(c));
-    rows = rows.filter((c) => matchesFilters(c, filters, {
-      resolveImage: (r) => this.d.images.resolve(r)?.id,
-      find: (r) => { const f = this.store.find(r); return f === 'ambiguous' ? undefined : f; },
-    }));
-    const health = filters.get('health') ?? [];
-    if (health.length) rows = rows.filter((c) => health.includes(this.lifecycle?.health?.(c.id)?.Status ?? 'none'));
-    if (opts.limit && opts.limit > 0) rows = rows.slice(0, opts.limit);
-    const t = Date.now();
-    const resolved = new Map<string, string | undefined>(); // most containers share a few image references
-    return rows.map((c) => {
-      const { record, ports } = this.resources.view(c);
-      const row = { ...summaryView(record, this.imageName(c, resolved), t), Ports: ports };
-      const h = c.state.status === 'running' ? this.lifecycle?.health?.(c.id) : undefined;
-      if (h) row.Status += h.Status === 'starting' ? ' (health: starting)' : ` (${h.Status})`;
-      return row;
-    });
-  }
-
-  /** The image column: the reference the container was created with while it still names the same image. */
-  private imageName(c: ContainerRecord, resolved?: Map<string, string | undefined>): string {
-    let id = resolved?.get(c.config.Image);
-    if (id === undefined && !resolved?.has(c.config.Image)) {
-      id = this.d.images.resolve(c.config.Image)?.id;
-      resolved?.set(c.config.Image, id);
-    }
-    return id === c.imageId ? c.config.Image : c.imageId;
+  list(opts: ListOptions = {}) {
+    return listContainers(this.queryDeps(), opts);
   }
 
   inspect(ref: string) {
-    const c = this.get(ref);
-    const image = this.d.images.get(c.imageId);
-    const lower = image && image.layers.length ? this.d.layers.lowerDirs(image.layers[image.layers.length - 1]).join(':') : '';
-    const view = inspectView(this.resources.view(c).record, {
-      containerDir: this.paths.dir(c.id),
-      logPath: this.paths.log(c.id),
-      graphDriver: { LowerDir: lower, UpperDir: this.paths.upper(c.id), WorkDir: this.paths.work(c.id), MergedDir: this.paths.rootfs(c.id) },
-    });
-    const health = this.lifecycle?.health?.(c.id);
-    return health ? { ...view, State: { ...view.State, Health: health } } : view;
+    return inspectContainer(this.queryDeps(), this.get(ref));
+  }
+
+  private queryDeps(): ContainerQueryDeps {
+    return {
+      store: this.store, images: this.d.images, layers: this.d.layers, resources: this.resources, paths: this.paths,
+      health: (id) => this.lifecycle?.health?.(id),
+    };
   }
 
   /** Log records as the container wrote them; `timestamps` prefixes each with its RFC3339Nano time. */

@@ -1,4 +1,5 @@
 /** Typed queries over the `networks` and `endpoints` tables (schema migration 3). */
+import type Database from 'better-sqlite3';
 import type { Db } from '../store/db';
 import type { NetavarkOptions } from './netavark';
 
@@ -65,24 +66,33 @@ const toEndpoint = (r: EndpointRow): EndpointRecord => ({
 });
 
 export class NetworkStore {
+  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+
   constructor(readonly db: Db) {}
 
+  /** Prepared once per SQL text: `ps` asks for every container's endpoints, and preparing costs more than running. */
+  private prepare(sql: string): Database.Statement<unknown[]> {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
   list(): NetworkRecord[] {
-    return (this.db.prepare('SELECT * FROM networks ORDER BY created').all() as NetworkRow[]).map(toNetwork);
+    return (this.prepare('SELECT * FROM networks ORDER BY created').all() as NetworkRow[]).map(toNetwork);
   }
 
   byId(id: string): NetworkRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM networks WHERE id = ?').get(id) as NetworkRow | undefined;
+    const r = this.prepare('SELECT * FROM networks WHERE id = ?').get(id) as NetworkRow | undefined;
     return r && toNetwork(r);
   }
 
   byName(name: string): NetworkRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM networks WHERE name = ?').get(name) as NetworkRow | undefined;
+    const r = this.prepare('SELECT * FROM networks WHERE name = ?').get(name) as NetworkRow | undefined;
     return r && toNetwork(r);
   }
 
   insert(n: NetworkRecord): void {
-    this.db.prepare(`INSERT INTO networks (id, name, driver, builtin, bridge, subnet, gateway, ip_range, internal, attachable,
+    this.prepare(`INSERT INTO networks (id, name, driver, builtin, bridge, subnet, gateway, ip_range, internal, attachable,
       dns_enabled, options, ipam_options, labels, created) VALUES (@id, @name, @driver, @builtin, @bridge, @subnet, @gateway, @ip_range,
       @internal, @attachable, @dns_enabled, @options, @ipam_options, @labels, @created)`).run({
       id: n.id, name: n.name, driver: n.driver, builtin: n.builtin ? 1 : 0, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway,
@@ -92,32 +102,32 @@ export class NetworkStore {
   }
 
   updateAddressing(id: string, bridge: string, subnet: string, gateway: string): void {
-    this.db.prepare('UPDATE networks SET bridge = ?, subnet = ?, gateway = ? WHERE id = ?').run(bridge, subnet, gateway, id);
+    this.prepare('UPDATE networks SET bridge = ?, subnet = ?, gateway = ? WHERE id = ?').run(bridge, subnet, gateway, id);
   }
 
   delete(id: string): void {
-    this.db.prepare('DELETE FROM networks WHERE id = ?').run(id);
+    this.prepare('DELETE FROM networks WHERE id = ?').run(id);
   }
 
   endpointsOfNetwork(networkId: string): EndpointRecord[] {
-    return (this.db.prepare('SELECT * FROM endpoints WHERE network_id = ? ORDER BY created_seq').all(networkId) as EndpointRow[]).map(toEndpoint);
+    return (this.prepare('SELECT * FROM endpoints WHERE network_id = ? ORDER BY created_seq').all(networkId) as EndpointRow[]).map(toEndpoint);
   }
 
   endpointsOfContainer(containerId: string): EndpointRecord[] {
-    return (this.db.prepare('SELECT * FROM endpoints WHERE container_id = ? ORDER BY created_seq').all(containerId) as EndpointRow[]).map(toEndpoint);
+    return (this.prepare('SELECT * FROM endpoints WHERE container_id = ? ORDER BY created_seq').all(containerId) as EndpointRow[]).map(toEndpoint);
   }
 
   endpoint(containerId: string, networkId: string): EndpointRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM endpoints WHERE container_id = ? AND network_id = ?').get(containerId, networkId) as EndpointRow | undefined;
+    const r = this.prepare('SELECT * FROM endpoints WHERE container_id = ? AND network_id = ?').get(containerId, networkId) as EndpointRow | undefined;
     return r && toEndpoint(r);
   }
 
   allEndpoints(): EndpointRecord[] {
-    return (this.db.prepare('SELECT * FROM endpoints ORDER BY created_seq').all() as EndpointRow[]).map(toEndpoint);
+    return (this.prepare('SELECT * FROM endpoints ORDER BY created_seq').all() as EndpointRow[]).map(toEndpoint);
   }
 
   insertEndpoint(e: EndpointRecord): void {
-    this.db.prepare(`INSERT INTO endpoints (container_id, network_id, container_name, endpoint_id, ip, mac, aliases, ifname, netns, netavark, created_seq)
+    this.prepare(`INSERT INTO endpoints (container_id, network_id, container_name, endpoint_id, ip, mac, aliases, ifname, netns, netavark, created_seq)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM endpoints))`).run(
       e.containerId, e.networkId, e.containerName, e.endpointId, e.ip, e.mac, JSON.stringify(e.aliases), e.ifname, e.netns,
       e.netavark ? JSON.stringify(e.netavark) : '');
@@ -125,15 +135,15 @@ export class NetworkStore {
 
   /** Record (or clear, with undefined) the options a setup used, with the interface and netns it went to. */
   markSetUp(containerId: string, networkId: string, ifname: string, netns: string, options: NetavarkOptions | undefined): void {
-    this.db.prepare('UPDATE endpoints SET ifname = ?, netns = ?, netavark = ? WHERE container_id = ? AND network_id = ?')
+    this.prepare('UPDATE endpoints SET ifname = ?, netns = ?, netavark = ? WHERE container_id = ? AND network_id = ?')
       .run(ifname, netns, options ? JSON.stringify(options) : '', containerId, networkId);
   }
 
   renameContainer(containerId: string, name: string): void {
-    this.db.prepare('UPDATE endpoints SET container_name = ? WHERE container_id = ?').run(name, containerId);
+    this.prepare('UPDATE endpoints SET container_name = ? WHERE container_id = ?').run(name, containerId);
   }
 
   deleteEndpoint(containerId: string, networkId: string): void {
-    this.db.prepare('DELETE FROM endpoints WHERE container_id = ? AND network_id = ?').run(containerId, networkId);
+    this.prepare('DELETE FROM endpoints WHERE container_id = ? AND network_id = ?').run(containerId, networkId);
   }
 }

@@ -1,8 +1,13 @@
 import { spawn } from 'node:child_process';
+import { constants as fsConstants, open as fsOpen } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { internal } from '../errors';
 import type { Logger } from '../util/logger';
 import { moveToCgroup } from './cgroups';
+import type { FifoPool } from './fifo-pool';
+import type { ToolLauncher } from './tool-launcher';
 
 export interface ConmonLaunch {
   /** container id (`-c`) and runtime id */
@@ -41,6 +46,8 @@ export function conmonArgs(o: ConmonLaunch): string[] {
     '-l', `k8s-file:${o.logPath}`,
     '--exit-dir', o.exitDir, '--socket-dir-path', o.socketDir,
     '--log-level', 'info', '-0', o.containerDir,
+    // conmon would fsync the log when the container exits: durable against power loss, ~ms on every exit
+    '--no-sync-log',
   ];
   if (o.tty) args.push('-t');
   if (o.openStdin) {
@@ -67,7 +74,6 @@ export function launchConmon(o: ConmonLaunch, log: Logger, conmonPath = CONMON_P
     });
     let settled = false;
     let diag = '';
-    let syncBuf = '';
     const sync = child.stdio[3] as Readable;
     const start = child.stdio[4] as Writable;
     const finish = (err: Error | null, res?: ConmonResult) => {
@@ -88,25 +94,10 @@ export function launchConmon(o: ConmonLaunch, log: Logger, conmonPath = CONMON_P
     sync.setEncoding('utf8');
     sync.on('error', () => { /* conmon closing its end early shows up as 'end' below */ });
     start.on('error', () => { /* same */ });
-    sync.on('data', (chunk: string) => {
-      syncBuf += chunk;
-      let nl: number;
-      while ((nl = syncBuf.indexOf('\n')) >= 0) {
-        const line = syncBuf.slice(0, nl).trim();
-        syncBuf = syncBuf.slice(nl + 1);
-        if (!line) continue;
-        let msg: { data?: number; message?: string };
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if (typeof msg.data !== 'number') continue;
-        if (msg.data < 0) finish(internal(runtimeErrorText(msg.message)));
-        else finish(null, { pid: msg.data });
-        return;
-      }
-    });
+    sync.on('data', syncLineReader((msg) => {
+      if (msg.data < 0) finish(internal(runtimeErrorText(msg.message)));
+      else finish(null, { pid: msg.data });
+    }));
     sync.on('end', () => finish(internal(`conmon exited before reporting the container${diag ? `: ${diag.trim()}` : ''}`)));
 
     void (async () => {
@@ -117,6 +108,66 @@ export function launchConmon(o: ConmonLaunch, log: Logger, conmonPath = CONMON_P
       if (!settled) start.write(Buffer.from([0]));
     })();
   });
+}
+
+/**
+ * Launch conmon through the tool launcher, whose shell already sits in conmon's cgroup: no start pipe and
+ * no cgroup move. The sync pipe is a fifo that berthd opens read-write (so it never sees a premature EOF);
+ * a conmon that fails before it daemonizes shows up as its exit status instead.
+ */
+export async function launchConmonVia(launcher: ToolLauncher, fifos: FifoPool, o: ConmonLaunch, conmonPath = CONMON_PATH): Promise<ConmonResult> {
+  const fifo = await fifos.take();
+  const fd = await new Promise<number>((resolve, reject) => {
+    fsOpen(fifo, fsConstants.O_RDWR | fsConstants.O_NONBLOCK, (err, d) => (err ? reject(err) : resolve(d)));
+  });
+  const sync = new Socket({ fd, readable: true, writable: false });
+  try {
+    return await new Promise<ConmonResult>((resolve, reject) => {
+      let settled = false;
+      const finish = (err: Error | null, res?: ConmonResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(res!);
+      };
+      const timer = setTimeout(() => finish(internal('conmon did not report the container within 30s')), 30_000);
+      sync.on('error', () => { /* closed below */ });
+      const lines = syncLineReader((msg) => {
+        if (msg.data < 0) finish(internal(runtimeErrorText(msg.message)));
+        else finish(null, { pid: msg.data });
+      });
+      sync.setEncoding('utf8').on('data', lines);
+      launcher.run(conmonPath, conmonArgs(o), { cwd: o.containerDir, env: { _OCI_SYNCPIPE: '3' }, fd3: fifo })
+        .then((r) => {
+          if (r.code !== 0) finish(internal(`conmon failed (exit ${r.code})${r.stderr.trim() || r.stdout.trim() ? `: ${(r.stderr + r.stdout).trim()}` : ''}`));
+        }, (err: Error) => finish(internal(`cannot run conmon: ${err.message}`)));
+    });
+  } finally {
+    sync.destroy();
+    void rm(fifo, { force: true });
+  }
+}
+
+/** Feeds sync-pipe text; calls `onMessage` for each JSON line that carries a numeric `data`. */
+function syncLineReader(onMessage: (msg: { data: number; message?: string }) => void): (chunk: string) => void {
+  let buf = '';
+  return (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (!line) continue;
+      let msg: { data?: number; message?: string };
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (typeof msg.data === 'number') onMessage(msg as { data: number; message?: string });
+    }
+  };
 }
 
 /** runc's create error, without its log framing, in the words dockerd uses for a failed start. */

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { defaultLauncher } from './tool-launcher';
 
 export interface RunResult {
   code: number;
@@ -11,6 +12,8 @@ export interface RunResult {
  * non-zero exit: callers decide what a failure means and word the error.
  */
 export function runTool(file: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const launcher = defaultLauncher();
+  if (launcher) return launcher.run(file, args, opts);
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

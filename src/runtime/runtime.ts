@@ -2,11 +2,15 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../util/logger';
 import { AttachConnection } from './attach-socket';
-import { removeCgroup } from './cgroups';
-import { CONMON_PATH, launchConmon } from './conmon';
+import { moveToCgroup, removeCgroup } from './cgroups';
+import { CONMON_PATH, launchConmon, launchConmonVia, type ConmonLaunch } from './conmon';
 import { writeCtl } from './ctl-fifo';
 import { ExitWatcher, type ExitListener } from './exit-watcher';
 import { RuncClient, type RuncState } from './runc';
+import { removeStoppedRuncTask } from './stopped-task';
+import { startThroughExecFifo } from './exec-fifo';
+import { FifoPool } from './fifo-pool';
+import { defaultLauncher, setDefaultLauncher, ToolLauncher } from './tool-launcher';
 
 export interface RuntimeOptions {
   /** the OCI runtime binary, e.g. /usr/sbin/runc */
@@ -44,6 +48,9 @@ export class ConmonRuntime {
   readonly socketDir: string;
   readonly cgroupParent: string;
   private watcher?: ExitWatcher;
+  private launcher?: ToolLauncher;
+  private fifos?: FifoPool;
+  private launcherInCgroup = false;
 
   constructor(private readonly o: RuntimeOptions) {
     this.runc = new RuncClient(o.runtimePath, path.join(o.execRoot, 'runc'));
@@ -52,15 +59,48 @@ export class ConmonRuntime {
     this.cgroupParent = o.cgroupParent ?? '/berth';
   }
 
-  /** Prepare dirs and start watching exits; call once before anything else. */
+  /** Prepare dirs, start the tool launcher and start watching exits; call once before anything else. */
   async init(onExit: ExitListener): Promise<void> {
     await Promise.all([this.runc.stateRoot, this.exitDir, this.socketDir].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
+    await this.startLauncher();
     this.watcher = new ExitWatcher(this.exitDir, onExit, this.o.log);
     await this.watcher.start();
   }
 
+  /**
+   * The launcher's shell goes into conmon's cgroup once, so conmon needs no move per container. Without
+   * that (no cgroup access), conmon is spawned directly as before; helper tools use the shell either way.
+   */
+  private async startLauncher(): Promise<void> {
+    const launcherDir = path.join(this.o.execRoot, 'launcher');
+    const fifoDir = path.join(this.o.execRoot, 'fifo');
+    await Promise.all([launcherDir, fifoDir].map((d) => rm(d, { recursive: true, force: true })));
+    const launcher = new ToolLauncher(launcherDir, async (pid) => {
+      const failed = await moveToCgroup(pid, `${this.cgroupParent}/conmon`);
+      this.launcherInCgroup = failed.length === 0;
+      if (failed.length) this.o.log.debug('tool launcher not moved into some cgroups', { failed });
+    });
+    try {
+      const probe = await launcher.run('true', []);
+      if (probe.code !== 0) throw new Error(`exit ${probe.code}`);
+    } catch (err) {
+      this.o.log.warn('tool launcher unavailable; spawning tools directly', { error: (err as Error).message });
+      launcher.stop();
+      return;
+    }
+    this.launcher = launcher;
+    this.fifos = new FifoPool(launcher, fifoDir);
+    setDefaultLauncher(launcher);
+  }
+
   close(): void {
     this.watcher?.stop();
+    if (this.launcher) {
+      if (defaultLauncher() === this.launcher) setDefaultLauncher(undefined);
+      this.launcher.stop();
+      void rm(this.launcher.dir, { recursive: true, force: true });
+      if (this.fifos) void rm(this.fifos.dir, { recursive: true, force: true });
+    }
   }
 
   private get exits(): ExitWatcher {
@@ -88,15 +128,18 @@ export class ConmonRuntime {
     await rm(path.join(t.containerDir, 'exit'), { force: true });
     await rm(path.join(t.containerDir, 'oom'), { force: true });
     this.exits.expect(t.id);
+    const launch: ConmonLaunch = {
+      id: t.id, socketId: this.socketId(t.id), name: t.name,
+      bundleDir: t.bundleDir, containerDir: t.containerDir, logPath: t.logPath,
+      exitDir: this.exitDir, socketDir: this.socketDir,
+      runtimePath: this.o.runtimePath, runtimeRoot: this.runc.stateRoot,
+      tty: t.tty, openStdin: t.openStdin, stdinOnce: t.stdinOnce,
+      conmonCgroup: `${this.cgroupParent}/conmon`,
+    };
+    const conmonPath = this.o.conmonPath ?? CONMON_PATH;
     try {
-      return await launchConmon({
-        id: t.id, socketId: this.socketId(t.id), name: t.name,
-        bundleDir: t.bundleDir, containerDir: t.containerDir, logPath: t.logPath,
-        exitDir: this.exitDir, socketDir: this.socketDir,
-        runtimePath: this.o.runtimePath, runtimeRoot: this.runc.stateRoot,
-        tty: t.tty, openStdin: t.openStdin, stdinOnce: t.stdinOnce,
-        conmonCgroup: `${this.cgroupParent}/conmon`,
-      }, this.o.log, this.o.conmonPath ?? CONMON_PATH);
+      if (this.launcher?.running && this.fifos && this.launcherInCgroup) return await launchConmonVia(this.launcher, this.fifos, launch, conmonPath);
+      return await launchConmon(launch, this.o.log, conmonPath);
     } catch (err) {
       this.exits.unexpect(t.id);
       await this.cleanup(t.id);
@@ -104,8 +147,10 @@ export class ConmonRuntime {
     }
   }
 
-  start(id: string): Promise<void> {
-    return this.runc.start(id);
+  /** Start a created task; with its init pid known and runc as the runtime, without running runc. */
+  async start(id: string, initPid?: number): Promise<void> {
+    if (initPid && path.basename(this.o.runtimePath) === 'runc' && await startThroughExecFifo(this.runc.stateRoot, id, initPid)) return;
+    await this.runc.start(id);
   }
 
   kill(id: string, signal: string, all = false): Promise<void> {
@@ -138,7 +183,7 @@ export class ConmonRuntime {
   /** After exit (or to abandon a task): delete runtime state, conmon's leftovers, the cgroup dirs. */
   async cleanup(id: string, opts: { forgetExit?: boolean } = {}): Promise<void> {
     // no state dir: nothing for the runtime to delete (the common case when removing an exited container)
-    if (await this.runc.hasState(id)) await this.runc.delete(id, true);
+    if (await this.runc.hasState(id) && !(await removeStoppedRuncTask(this.runc.stateRoot, id))) await this.runc.delete(id, true);
     await Promise.all([
       rm(path.join(this.socketDir, this.socketId(id)), { force: true }),
       removeCgroup(this.cgroupsPath(id)),
