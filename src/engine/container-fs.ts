@@ -119,9 +119,12 @@ export class ContainerFs {
 
   /** GET /export: the merged root filesystem as one tar (relative names, no entry for the root). */
   async export(ref: string, open: () => Writable): Promise<void> {
+    let out: Writable | undefined;
     await this.withRoot(ref, async (root, c) => {
-      await pipeline(tarTreeContents(root), open());
+      out = open();
+      await pipeline(tarTreeContents(root), out, { end: false });
       this.d.events.emit('container', 'export', c.id, this.attrs(c));
     });
+    out?.end(); // after the root is unmounted again, so a client that has the whole tar sees nothing left mounted
   }
 }

@@ -271,7 +271,9 @@ class Applier {
     await this.ensureParents(target, h.name);
     await this.replace(target, 'whiteout');
     this.nodes.set(target, 'whiteout');
-    this.deferredOf(target).whiteout = true;
+    const d = this.deferredOf(target);
+    d.whiteout = true;
+    d.mtime = h.mtime;
   }
 
   /** The batched helpers, then directory mtimes. */
@@ -284,7 +286,8 @@ class Applier {
       if (d.whiteout) whiteouts.push(`./${rel}`);
       if (d.opaque) opaque.push(rel);
       if (d.xattrs && this.nodes.get(rel) !== 'whiteout') xattrs.push([rel, d.xattrs]);
-      if (d.mtime !== undefined && this.nodes.get(rel) === 'dir') times.push([rel, d.mtime]);
+      const kind = this.nodes.get(rel);
+      if (d.mtime !== undefined && (kind === 'dir' || kind === 'whiteout')) times.push([rel, d.mtime]);
     }
     for (const group of batches(whiteouts)) {
       const r = await runHelper('sh', ['-c', 'for p; do mknod "$p" c 0 0 || exit 1; done', 'sh', ...group], { cwd: this.root });
