@@ -188,7 +188,8 @@ export async function startBerthd(opts: StartBerthdOptions = {}): Promise<Berthd
 
   const launch = async () => {
     const out = fs.openSync(logFile, 'a');
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: cleanEnv() });
+    // a parent-death signal, so a test process that is killed (a timeout) does not leave its berthd running
+    const proc = spawn('setpriv', ['--pdeathsig', 'SIGTERM', process.execPath, ...args], { stdio: ['ignore', out, out], env: cleanEnv() });
     fs.closeSync(out);
     child = proc;
     exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));

@@ -105,7 +105,8 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
     const configFile = path.join(dir, 'config.yml');
     fs.writeFileSync(configFile, registryConfig(port, storageDir, htpasswd));
     const out = fs.openSync(logFile, 'a');
-    const child = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', out, out] });
+    // setpriv execs the registry with a parent-death signal: a test process that is killed takes it along
+    const child = spawn('setpriv', ['--pdeathsig', 'SIGTERM', REGISTRY_BIN, 'serve', configFile], { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     const url = `http://127.0.0.1:${port}`;
     try {
