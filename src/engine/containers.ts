@@ -52,6 +52,8 @@ export interface LogChunk {
 }
 
 const now = () => new Date().toISOString();
+/** How long a container create or start keeps the cgroup lock warm before `runc create` holds it itself. */
+const WARM_AFTER_CREATE_MS = 50;
 const isUp = (c: ContainerRecord) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
 
 /**
@@ -183,6 +185,7 @@ export class ContainerService {
       throw err;
     }
     this.d.events.emit('container', 'create', id, this.attrs(record));
+    this.runtime.warmCgroups(WARM_AFTER_CREATE_MS); // a start usually follows within milliseconds
     return { Id: id, Warnings: [] };
   }
 
@@ -193,6 +196,7 @@ export class ContainerService {
   async start(ref: string): Promise<void> {
     await this.init();
     const { id } = this.get(ref);
+    this.runtime.warmCgroups(WARM_AFTER_CREATE_MS);
     await this.withLock(id, async () => {
       const c = this.get(id);
       // `restarting` has no task: the restart policy starts it from there
@@ -250,11 +254,14 @@ export class ContainerService {
         await this.runtime.cleanup(id, { forgetExit: !c }).catch(() => undefined);
         return;
       }
-      const oomKilled = await this.runtime.oomKilled(this.paths.dir(id));
-      await this.releaseTask(id, false, true).then(
-        () => this.released.add(id),
-        (e) => this.d.log.warn('cleanup after exit', { id, error: errorMessage(e) }),
-      );
+      // conmon wrote `oom` before the exit file; the release does not touch it
+      const [oomKilled] = await Promise.all([
+        this.runtime.oomKilled(this.paths.dir(id)),
+        this.releaseTask(id, false, true).then(
+          () => { this.released.add(id); },
+          (e) => this.d.log.warn('cleanup after exit', { id, error: errorMessage(e) }),
+        ),
+      ]);
       const state: ContainerState = { ...c.state, status: 'exited', pid: 0, exitCode, oomKilled, error, finishedAt: now() };
       this.store.setState(id, state);
       if (oomKilled) this.d.events.emit('container', 'oom', id, this.attrs(c));
@@ -376,7 +383,7 @@ export class ContainerService {
   /** Remove everything of a container; used by remove and by reconciliation of an interrupted removal. */
   async destroy(c: ContainerRecord, removeVolumes = false): Promise<void> {
     // released at its exit by this daemon (and not started since): only the exit file is left to forget
-    if (this.released.delete(c.id)) await this.runtime.cleanup(c.id, { forgetExit: true });
+    if (this.released.delete(c.id)) await this.runtime.forgetReleased(c.id);
     else await this.releaseTask(c.id, true);
     if (await isMounted(this.paths.rootfs(c.id))) throw internal(`cannot remove container ${c.id}: its root filesystem is still mounted`);
     await removeContainerDir(this.paths, c.id);

@@ -16,11 +16,35 @@ export class CgroupWarmer {
   private procsFile?: string | null;
   private until = 0;
   private running = false;
+  /** holds not yet released, and the latest time any of them may keep the warmer going */
+  private holds = 0;
+  private holdCap = 0;
 
   /** Keep the lock warm for the next `ms` milliseconds. */
   warm(ms: number): void {
     this.until = Math.max(this.until, Date.now() + ms);
     if (!this.running && this.procsFile !== null) void this.loop();
+  }
+
+  /**
+   * Keep the lock warm until the returned function is called (at most `maxMs`), e.g. around `runc create`,
+   * whose cgroup joins come at a moment berthd cannot see from outside.
+   */
+  hold(maxMs = 2000): () => void {
+    this.holds++;
+    this.holdCap = Math.max(this.holdCap, Date.now() + maxMs);
+    if (!this.running && this.procsFile !== null) void this.loop();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+    };
+  }
+
+  private wanted(): boolean {
+    const t = Date.now();
+    return t < this.until || (this.holds > 0 && t < this.holdCap);
   }
 
   private async loop(): Promise<void> {
@@ -31,7 +55,7 @@ export class CgroupWarmer {
       if (!this.procsFile) return;
       fh = await open(this.procsFile, 'w');
       const pid = String(process.pid);
-      while (Date.now() < this.until) {
+      while (this.wanted()) {
         await fh.write(pid);
         await new Promise((r) => setTimeout(r, REWRITE_MS));
       }

@@ -35,6 +35,6 @@ export async function writeEtcFiles(containerDir: string, hostname: string, doma
     ['hosts', HOSTS_BASE + extraHosts.map((h) => `${h}\n`).join('') + `127.0.1.1\t${fqdn}${fqdn !== hostname ? ` ${hostname}` : ''}\n`],
     ['resolv.conf', containerResolvConf(hostResolv)],
   ];
-  for (const [name, text] of files) await writeFile(path.join(containerDir, name), text, { mode: 0o644 });
+  await Promise.all(files.map(([name, text]) => writeFile(path.join(containerDir, name), text, { mode: 0o644 })));
   return files.map(([name]) => ({ source: path.join(containerDir, name), destination: `/etc/${name}` }));
 }

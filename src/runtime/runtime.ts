@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../util/logger';
 import { AttachConnection } from './attach-socket';
+import { CgroupWarmer } from './cgroup-warmer';
 import { moveToCgroup, removeCgroup } from './cgroups';
 import { CONMON_PATH, launchConmon, launchConmonVia, type ConmonLaunch } from './conmon';
 import { writeCtl } from './ctl-fifo';
@@ -51,6 +52,7 @@ export class ConmonRuntime {
   private launcher?: ToolLauncher;
   private fifos?: FifoPool;
   private launcherInCgroup = false;
+  private readonly warmer = new CgroupWarmer();
 
   constructor(private readonly o: RuntimeOptions) {
     this.runc = new RuncClient(o.runtimePath, path.join(o.execRoot, 'runc'));
@@ -120,13 +122,33 @@ export class ConmonRuntime {
     return path.join(this.socketDir, this.socketId(id), 'attach');
   }
 
+  /**
+   * Start keeping the kernel's cgroup lock warm (runtime/cgroup-warmer.ts) for `ms`: called when a start is
+   * on its way, so that the first rewrite's grace period has passed by the time `runc create` joins cgroups.
+   */
+  warmCgroups(ms: number): void {
+    this.warmer.warm(ms);
+  }
+
   /** Write config.json and have conmon create the task; resolves with the init pid (not yet running). */
   async create(t: CreateTask): Promise<{ pid: number }> {
-    await mkdir(t.bundleDir, { recursive: true });
-    await writeFile(path.join(t.bundleDir, 'config.json'), JSON.stringify(t.spec));
-    await this.exits.forget(t.id);
-    await rm(path.join(t.containerDir, 'exit'), { force: true });
-    await rm(path.join(t.containerDir, 'oom'), { force: true });
+    // runc create's first cgroup.procs write would otherwise wait a fresh RCU grace period (~10 ms)
+    const releaseWarmth = this.warmer.hold(10_000);
+    try {
+      return await this.createTask(t);
+    } finally {
+      releaseWarmth();
+    }
+  }
+
+  private async createTask(t: CreateTask): Promise<{ pid: number }> {
+    // independent file steps, each a thread-pool round trip: in parallel
+    await Promise.all([
+      writeConfig(t.bundleDir, JSON.stringify(t.spec)),
+      this.exits.forget(t.id),
+      rm(path.join(t.containerDir, 'exit'), { force: true }),
+      rm(path.join(t.containerDir, 'oom'), { force: true }),
+    ]);
     this.exits.expect(t.id);
     const launch: ConmonLaunch = {
       id: t.id, socketId: this.socketId(t.id), name: t.name,
@@ -191,6 +213,14 @@ export class ConmonRuntime {
     ]);
   }
 
+  /**
+   * For a task that `cleanup` already released, when its record goes away: delete the exit file, and once
+   * more any cgroup dir that was still busy then (runtime state and sockets are gone already).
+   */
+  async forgetReleased(id: string): Promise<void> {
+    await Promise.all([this.exits.forget(id), removeCgroup(this.cgroupsPath(id))]);
+  }
+
   /** Is the conmon recorded in `<containerDir>/conmon.pid` still alive? */
   async conmonAlive(containerDir: string): Promise<boolean> {
     let pid: number;
@@ -224,5 +254,17 @@ export class ConmonRuntime {
     } catch {
       return false;
     }
+  }
+}
+
+/** config.json into the bundle dir, which container create normally made already (one round trip then). */
+async function writeConfig(bundleDir: string, json: string): Promise<void> {
+  const file = path.join(bundleDir, 'config.json');
+  try {
+    await writeFile(file, json);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(bundleDir, { recursive: true });
+    await writeFile(file, json);
   }
 }
