@@ -96,7 +96,7 @@ export class Builder {
     const session = this.session(context, opts, write);
     try {
       const imageId = await this.execute(session, context, opts);
-      this.deps.log.debug('build steps done', { contextMs: Math.round(received - started), stepsMs: Math.round(performance.now() - received), unpacked: context.tree.onDisk });
+      this.deps.log.debug('build steps done', { contextMs: Math.round(received - started), bodyMs: Math.round(context.stats.bodyMs), digestsMs: Math.round(context.stats.digestsMs), chunks: context.stats.chunks, stepsMs: Math.round(performance.now() - received), unpacked: context.tree.onDisk });
       const image = await this.commit(session, imageId, tags);
       const unused = [...session.buildArgs.keys()].filter((k) => !session.declaredArgs.has(k) && !PREDEFINED_ARGS.includes(k));
       if (unused.length) session.out(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);

@@ -14,11 +14,16 @@ const SPOOL_LIMIT = 64 << 20;
 /**
  * The context archive as received, kept for a later unpack: in memory up to MEMORY_LIMIT (a rebuild that is
  * all cache then never touches the disk), beyond that in one temp file, written in large batches, one write
- * at a time, holding up the reader only when writing falls far behind.
+ * at a time, holding up the reader only when writing falls far behind. The memory part may be held
+ * elsewhere (the hash worker keeps the chunks it was handed, see context-hasher.ts): `reserve` only counts
+ * it, `holdMemory` says where it is.
  */
 export class Spool {
   private memory: Buffer[] = [];
   private memoryBytes = 0;
+  /** set once a chunk did not fit in memory: everything after it goes to the file */
+  private spilled = false;
+  private held: { take(): Promise<Buffer[]>; drop(): void } | undefined;
   private fh: fs.FileHandle | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -42,13 +47,32 @@ export class Spool {
     });
   }
 
+  /**
+   * Counts `n` bytes the caller keeps in memory for the spool (see `holdMemory`); false (and from then on
+   * always false) when they do not fit: that chunk and all later ones go to `push`.
+   */
+  reserve(n: number): boolean {
+    if (this.spilled || this.memoryBytes + n > this.memoryLimit) {
+      this.spilled = true;
+      return false;
+    }
+    this.memoryBytes += n;
+    return true;
+  }
+
+  /** Where the reserved bytes are: `take` hands them over in order (once), `drop` frees them. */
+  holdMemory(take: () => Promise<Buffer[]>, drop: () => void): void {
+    this.held = { take, drop };
+  }
+
   /** Keeps `chunk`; returns a promise only when the caller should wait before pushing more. */
   push(chunk: Buffer): Promise<void> | undefined {
-    if (!this.fh && this.memoryBytes + chunk.length <= this.memoryLimit) {
+    if (!this.fh && !this.spilled && this.memoryBytes + chunk.length <= this.memoryLimit) {
       this.memory.push(chunk);
       this.memoryBytes += chunk.length;
       return undefined;
     }
+    this.spilled = true;
     if (!this.fh) return this.open().then(() => this.push(chunk));
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
@@ -72,11 +96,16 @@ export class Spool {
 
   /** Everything pushed, in order (after close). */
   async *read(): AsyncGenerator<Buffer> {
+    const held = this.held;
+    this.held = undefined;
+    if (held) yield* await held.take();
     yield* this.memory;
     if (this.fh) yield* createReadStream(this.file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
   }
 
   release(): void {
+    this.held?.drop();
+    this.held = undefined;
     this.memory = [];
   }
 }

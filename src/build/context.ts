@@ -40,6 +40,9 @@ export interface BuildContext {
   digests: ReadonlyMap<string, string>;
   /** remove everything this context put on disk */
   remove(): Promise<void>;
+  /** how the receive went (for the debug log): ms from the start to the body's end and to the digests (whole
+   * numbers: a field that turns from integer to double deoptimizes the code that touched it) */
+  stats: { bodyMs: number; digestsMs: number; chunks: number; bytes: number };
 }
 
 /** `.dockerignore` lines → patterns (comments and blank lines dropped, as the docker CLI reads it). */
@@ -189,9 +192,9 @@ async function readDockerfile(ctx: BuildContext, name: string): Promise<{ text: 
 
 /**
  * Reads the archive (`head`, then the rest of the body) into `tree`, the file contents hashed on the hash
- * worker and every byte kept in `spool`.
+ * worker and every byte kept in `spool` (its memory part by the hash worker, with no copy on this thread).
  */
-async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spool: Spool): Promise<void> {
+async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spool: Spool, stats: BuildContext['stats'], t0: number): Promise<void> {
   const hasher = new ContextHasher();
   const files: ContextNode[] = [];
   const parser = new TarPushParser((h) => {
@@ -202,7 +205,8 @@ async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spoo
     return {
       data: (chunk) => {
         hasher.update(file, chunk);
-        keep?.push(chunk);
+        // a copy: the chunk goes to the hash worker
+        keep?.push(Buffer.from(chunk));
       },
       end: () => {
         hasher.end(file);
@@ -213,6 +217,12 @@ async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spoo
   let total = 0;
   const take = (chunk: Buffer) => {
     total += chunk.length;
+    stats.chunks++;
+    if (spool.reserve(chunk.length)) {
+      // kept in memory: handed whole to the hash worker, which keeps it for the spool
+      parser.write(hasher.adopt(chunk));
+      return undefined;
+    }
     parser.write(chunk);
     return spool.push(chunk);
   };
@@ -223,6 +233,8 @@ async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spoo
     // end-of-archive blocks; zeros after a complete archive are ignored, so they are always added
     await take(Buffer.alloc(((512 - (total % 512)) % 512) + 1024));
     parser.end();
+    stats.bodyMs = Math.round(performance.now() - t0);
+    stats.bytes = total;
   } catch (err) {
     hasher.abort();
     throw err;
@@ -230,6 +242,8 @@ async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spoo
     await spool.close();
   }
   for (const [file, digest] of await hasher.digests()) files[file].digest = digest;
+  spool.holdMemory(() => hasher.kept(), () => hasher.abort());
+  stats.digestsMs = Math.round(performance.now() - t0);
   tree.sealDigests();
 }
 
@@ -241,6 +255,7 @@ export interface ReceiveOptions {
 }
 
 export async function receiveContext(body: Readable, opts: ReceiveOptions): Promise<BuildContext> {
+  const t0 = performance.now();
   const dir = path.join(opts.tmpDir, `build-${randomBytes(8).toString('hex')}`);
   const root = path.join(dir, 'context');
   const scratch = path.join(dir, 'scratch');
@@ -261,6 +276,7 @@ export async function receiveContext(body: Readable, opts: ReceiveOptions): Prom
   };
   const ctx: BuildContext = {
     root, tree, scratch, dockerfile: '', dockerfileName: '', digests: tree.digests, remove,
+    stats: { bodyMs: 0, digestsMs: 0, chunks: 0, bytes: 0 },
     materialize: () => (unpacking ??= tree.materialize(unpack)),
   };
   try {
@@ -275,7 +291,7 @@ export async function receiveContext(body: Readable, opts: ReceiveOptions): Prom
     let dockerfileName = opts.dockerfile || 'Dockerfile';
     if (looksLikeTar(head) || head.length === 0) {
       if (head.length) {
-        await readArchive(head, rest, tree, spool);
+        await readArchive(head, rest, tree, spool, ctx.stats, t0);
       }
       const found = await readDockerfile(ctx, dockerfileName);
       ctx.dockerfile = found.text;

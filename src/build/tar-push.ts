@@ -3,7 +3,8 @@
  * out synchronously, with no promise or generator per chunk (the context can be large and every microsecond
  * per chunk shows in a cached rebuild). Headers are read exactly as image/tar-reader.ts reads them (pax and
  * GNU long-name records, header-only types carry no data, anything after the end marker ignored), so what
- * this parser sees and what tar-extract.ts later unpacks are the same entries.
+ * this parser sees and what tar-extract.ts later unpacks are the same entries. Nothing it keeps refers to a
+ * written chunk after `write` returns (the caller may hand the chunk to another thread).
  */
 import { invalidArgument } from '../errors';
 import { BLOCK, decodeHeader, entryType, isZeroBlock, paddingOf, parsePax, type TarHeader } from '../image/tar-format';
@@ -59,7 +60,8 @@ export class TarPushParser {
       if (this.partialBytes === 0 && n === this.want) {
         whole = chunk.subarray(pos, pos + n);
       } else {
-        this.partial.push(chunk.subarray(pos, pos + n));
+        // a copy: the chunk may be handed to another thread before the rest arrives
+        this.partial.push(Buffer.from(chunk.subarray(pos, pos + n)));
         this.partialBytes += n;
         if (n === this.want) {
           whole = Buffer.concat(this.partial, this.partialBytes);
@@ -99,7 +101,9 @@ export class TarPushParser {
     } else this.toHeader();
   }
 
-  private meta(data: Buffer): void {
+  private meta(record: Buffer): void {
+    // a copy: pax values outlive the chunk they came in (see `partial`)
+    const data = Buffer.from(record);
     if (this.metaType === 'x') this.pax = new Map([...this.pax, ...parsePax(data)]);
     else if (this.metaType === 'g') this.globalPax = new Map([...this.globalPax, ...parsePax(data)]);
     else if (this.metaType === 'L') this.longName = data.toString('utf8').replace(/\0.*$/s, '');

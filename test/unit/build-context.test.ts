@@ -100,8 +100,10 @@ test('the push parser sees what TarReader sees, however the archive is split', a
   assert.throws(() => truncated.end(), /unexpected EOF/);
 });
 
-for (const memoryLimit of [undefined, 0]) {
-  test(`context tree: Dockerfile, .dockerignore, digests; same checksums once unpacked (${memoryLimit === 0 ? 'spilled to a file' : 'kept in memory'})`, async () => {
+// 4096: the first chunks stay with the hash worker, the rest goes to the file; both are unpacked in order
+for (const memoryLimit of [undefined, 0, 4096]) {
+  const where = memoryLimit === undefined ? 'kept in memory' : memoryLimit === 0 ? 'spilled to a file' : 'partly in memory, partly spilled';
+  test(`context tree: Dockerfile, .dockerignore, digests; same checksums once unpacked (${where})`, async () => {
     await withContext(tarOf(CONTEXT), async (ctx) => {
       assert.equal(ctx.dockerfile, 'FROM scratch\nCOPY . /\n');
       assert.equal(ctx.tree.onDisk, false);
