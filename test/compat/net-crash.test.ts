@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { dockerCli, DOCKER_CLI, ok, type BoundCli } from '../helpers/cli';
 import { startBerthd, type Berthd } from '../helpers/daemon';
+import { getLoopback, getLoopbackSoon } from '../helpers/http';
 import { freePort, seedImages, startRegistry, type Registry } from '../helpers/registry';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : !fs.existsSync(DOCKER_CLI) ? `no docker CLI at ${DOCKER_CLI}` : false;
@@ -24,27 +25,10 @@ const USER_SUBNET = '10.196.21.0/24';
 const USER_PREFIX = '10.196.21.';
 const USER_BRIDGE = 'bcrash21u';
 
-async function get(port: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) });
-  return res.text();
-}
-
-/** GET, retried for up to 5 s while the server in the container starts. */
-async function getSoon(port: number): Promise<string> {
-  for (let i = 0; ; i++) {
-    try {
-      return await get(port);
-    } catch (err) {
-      if (i >= 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
 /** Resolves with the socket error code of a connection attempt ('' when it connected). */
 async function connectError(port: number): Promise<string> {
   try {
-    await get(port);
+    await getLoopback(port);
     return '';
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause;
@@ -103,9 +87,9 @@ describe('published ports across a berthd SIGKILL (docker CLI)', { skip, timeout
     const autoLine = ok(await docker(['port', 'auto', '80/tcp'])).trim().split('\n')[0];
     const autoPort = Number(/:(\d+)$/.exec(autoLine)?.[1]);
     assert.ok(autoPort > 0, `docker port auto: ${autoLine}`);
-    assert.equal(await getSoon(fixedPort), 'fixed\n');
-    assert.equal(await getSoon(autoPort), 'auto\n');
-    assert.equal(await getSoon(gonePort), 'gone\n');
+    assert.equal(await getLoopbackSoon(fixedPort), 'fixed\n');
+    assert.equal(await getLoopbackSoon(autoPort), 'auto\n');
+    assert.equal(await getLoopbackSoon(gonePort), 'gone\n');
     const goneIp = await ipOf('gone', 'bridge');
     const fixedIp = await ipOf('fixed', 'bridge');
     const autoIp = await ipOf('auto', 'crash-net');
@@ -116,11 +100,11 @@ describe('published ports across a berthd SIGKILL (docker CLI)', { skip, timeout
     await daemon.kill9();
     // `gone` exits while berthd is down; the others keep serving without it
     await new Promise((r) => setTimeout(r, 5000));
-    assert.equal(await get(fixedPort), 'fixed\n');
+    assert.equal(await getLoopback(fixedPort), 'fixed\n');
     await daemon.restart();
 
-    assert.equal(await get(fixedPort), 'fixed\n');
-    assert.equal(await get(autoPort), 'auto\n');
+    assert.equal(await getLoopback(fixedPort), 'fixed\n');
+    assert.equal(await getLoopback(autoPort), 'auto\n');
     assert.equal(ok(await docker(['port', 'fixed'])).trim(), `80/tcp -> 127.0.0.1:${fixedPort}`);
     assert.equal(ok(await docker(['port', 'auto', '80'])).trim().split('\n')[0], autoLine);
     assert.match(ok(await docker(['ps', '--filter', 'name=fixed', '--format', '{{.Ports}}'])), new RegExp(`127\\.0\\.0\\.1:${fixedPort}->80/tcp`));
@@ -134,7 +118,7 @@ describe('published ports across a berthd SIGKILL (docker CLI)', { skip, timeout
     assert.ok(!fs.readdirSync(path.join(daemon.execRoot, 'netns')).includes(goneId), 'the netns of `gone` is removed');
     // its address stays leased (as before the crash), so it gets the same one back
     ok(await docker(['start', 'gone']), 'start gone');
-    assert.equal(await getSoon(gonePort), 'gone\n');
+    assert.equal(await getLoopbackSoon(gonePort), 'gone\n');
     assert.equal(await ipOf('gone', 'bridge'), goneIp);
 
     ok(await docker(['stop', '-t', '1', 'fixed', 'auto', 'gone']), 'stop');
@@ -150,7 +134,7 @@ describe('published ports across a berthd SIGKILL (docker CLI)', { skip, timeout
   test('a container stopped while berthd is down is cleaned on restart, its port refused', async () => {
     const port = await freePort();
     ok(await docker(['run', '-d', '--name', 'killed', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sh', '-c', httpd('killed')]), 'run killed');
-    assert.equal(await getSoon(port), 'killed\n');
+    assert.equal(await getLoopbackSoon(port), 'killed\n');
     const id = ok(await docker(['inspect', '-f', '{{.Id}}', 'killed'])).trim();
     const ip = await ipOf('killed', 'bridge');
     await daemon.kill9();

@@ -10,28 +10,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dockerCli, DOCKER_CLI, ok, type BoundCli } from '../helpers/cli';
 import { startBerthd, type Berthd } from '../helpers/daemon';
+import { getLoopback, getLoopbackSoon } from '../helpers/http';
 import { freePort, seedImages, startRegistry, type Registry } from '../helpers/registry';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : !fs.existsSync(DOCKER_CLI) ? `no docker CLI at ${DOCKER_CLI}` : false;
 const SUBNET = '10.196.11.0/24';
 const BRIDGE = 'bnetrst11';
-
-async function get(port: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) });
-  return res.text();
-}
-
-/** GET, retried for up to 5 s while the server in the container starts. */
-async function getSoon(port: number): Promise<string> {
-  for (let i = 0; ; i++) {
-    try {
-      return await get(port);
-    } catch (err) {
-      if (i >= 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 const httpd = (text: string) => `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 80 -h /www`;
 
@@ -63,23 +47,23 @@ describe('container networking across a berthd crash', { skip, timeout: 240_000 
     const [keepPort, gonePort] = [await freePort(), await freePort()];
     ok(await docker(['run', '-d', '--name', 'keep', '--network', 'rst-net', '-p', `127.0.0.1:${keepPort}:80`, 'busybox', 'sh', '-c', httpd('kept')]), 'keep');
     ok(await docker(['run', '-d', '--name', 'gone', '--network', 'rst-net', '-p', `127.0.0.1:${gonePort}:80`, 'busybox', 'sh', '-c', `${httpd('gone')} & sleep 3`]), 'gone');
-    assert.equal(await getSoon(keepPort), 'kept\n');
-    assert.equal(await getSoon(gonePort), 'gone\n');
+    assert.equal(await getLoopbackSoon(keepPort), 'kept\n');
+    assert.equal(await getLoopbackSoon(gonePort), 'gone\n');
 
     await daemon.kill9();
     await new Promise((r) => setTimeout(r, 4000)); // `gone` exits while berthd is down
     await daemon.restart();
 
-    assert.equal(await get(keepPort), 'kept\n');
+    assert.equal(await getLoopback(keepPort), 'kept\n');
     const state = ok(await docker(['inspect', '-f', '{{.State.Status}} {{json .NetworkSettings.Ports}}', 'gone'])).trim();
     assert.equal(state, 'exited {}');
-    await assert.rejects(get(gonePort));
+    await assert.rejects(getLoopback(gonePort));
     const netns = fs.readdirSync(path.join(daemon.execRoot, 'netns'));
     const keepId = ok(await docker(['inspect', '-f', '{{.Id}}', 'keep'])).trim();
     assert.deepEqual(netns, [keepId]);
     // the address of `gone` stays leased, and it comes back on start
     ok(await docker(['start', 'gone']), 'restart gone');
-    assert.equal(await getSoon(gonePort), 'gone\n');
+    assert.equal(await getLoopbackSoon(gonePort), 'gone\n');
 
     ok(await docker(['rm', '-f', 'keep', 'gone']), 'rm');
     ok(await docker(['network', 'rm', 'rst-net']), 'network rm');

@@ -5,30 +5,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { dockerCli, ok } from '../helpers/cli';
 import { startBerthd, type Berthd } from '../helpers/daemon';
+import { apiRequest } from '../helpers/http';
 import { seedImages, startRegistry, type Registry } from '../helpers/registry';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : false;
 const CYCLES = Number(process.env.BERTH_CYCLES ?? 200);
 const CONCURRENCY = 4;
-
-function api(socket: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request({ socketPath: socket, method, path: p, timeout: 30_000,
-      headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
-      let b = '';
-      res.on('data', (c) => (b += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out`)));
-    req.end(data);
-  });
-}
 
 const ls = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
 
@@ -86,30 +71,30 @@ describe('200 container cycles leave nothing behind', { skip, timeout: 300_000 }
   };
 
   test('the probe sees what a running container holds (so the final check can fail)', async () => {
-    const c = await api(daemon.socket, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '600'] });
+    const c = await apiRequest(daemon.socket, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '600'] });
     const id = (JSON.parse(c.body) as { Id: string }).Id;
-    assert.equal((await api(daemon.socket, 'POST', `/containers/${id}/start`)).status, 204);
+    assert.equal((await apiRequest(daemon.socket, 'POST', `/containers/${id}/start`)).status, 204);
     const l = leftovers([id]);
     try {
       for (const k of ['mounts', 'cgroups', 'conmons', 'runc', 'containers', 'netns', 'sockets'] as const) assert.ok(l[k].length > 0, `probe found no ${k}`);
     } finally {
-      assert.equal((await api(daemon.socket, 'DELETE', `/containers/${id}?force=1`)).status, 204);
+      assert.equal((await apiRequest(daemon.socket, 'DELETE', `/containers/${id}?force=1`)).status, 204);
     }
   });
 
   test(`${CYCLES} create/start/wait/rm cycles`, async () => {
     const t0 = Date.now();
     const cycle = async (i: number) => {
-      const c = await api(daemon.socket, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['sh', '-c', `echo ${i}`] });
+      const c = await apiRequest(daemon.socket, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['sh', '-c', `echo ${i}`] });
       assert.equal(c.status, 201, c.body);
       const id = (JSON.parse(c.body) as { Id: string }).Id;
       ids.push(id);
-      const s = await api(daemon.socket, 'POST', `/containers/${id}/start`);
+      const s = await apiRequest(daemon.socket, 'POST', `/containers/${id}/start`);
       assert.equal(s.status, 204, s.body);
-      const w = await api(daemon.socket, 'POST', `/containers/${id}/wait`);
+      const w = await apiRequest(daemon.socket, 'POST', `/containers/${id}/wait`);
       assert.equal(w.status, 200, w.body);
       assert.equal((JSON.parse(w.body) as { StatusCode: number }).StatusCode, 0);
-      const r = await api(daemon.socket, 'DELETE', `/containers/${id}`);
+      const r = await apiRequest(daemon.socket, 'DELETE', `/containers/${id}`);
       assert.equal(r.status, 204, r.body);
     };
     let next = 0;

@@ -10,11 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { berthCli, ok } from '../helpers/cli';
 import { startBerthd, type Berthd } from '../helpers/daemon';
+import { apiRequest } from '../helpers/http';
 import { seedImages, startRegistry, type Registry } from '../helpers/registry';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : false;
@@ -24,21 +24,6 @@ const NET = 'cycles-net';
 const SUBNET_PREFIX = '10.199.77.';
 const SUBNET = `${SUBNET_PREFIX}0/24`;
 const BRIDGE = 'bcycles77';
-
-function api(socket: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request({ socketPath: socket, method, path: p, timeout: 60_000,
-      headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
-      let b = '';
-      res.on('data', (c) => (b += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out`)));
-    req.end(data);
-  });
-}
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
 const ls = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
@@ -132,13 +117,13 @@ describe(`${CYCLES} run --rm cycles on a user network leave no network state`, {
   };
 
   test('the probe sees what one running container on the network holds', async () => {
-    const c = await api(daemon.socket, 'POST', '/containers/create', {
+    const c = await apiRequest(daemon.socket, 'POST', '/containers/create', {
       Image: 'busybox', Cmd: ['sleep', '600'], ExposedPorts: { '80/tcp': {} },
       HostConfig: { NetworkMode: NET, PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
     });
     assert.equal(c.status, 201, c.body);
     const id = (JSON.parse(c.body) as { Id: string }).Id;
-    const s = await api(daemon.socket, 'POST', `/containers/${id}/start`);
+    const s = await apiRequest(daemon.socket, 'POST', `/containers/${id}/start`);
     assert.equal(s.status, 204, s.body);
     try {
       const rules = iptablesLines().filter((l) => !before0.rules.has(l));
@@ -156,7 +141,7 @@ describe(`${CYCLES} run --rm cycles on a user network leave no network state`, {
       assert.ok(l.procs.some((p) => p.includes('aardvark')), 'aardvark-dns seen');
       assert.ok(l.mounts.length > 0, 'container mounts seen');
     } finally {
-      assert.equal((await api(daemon.socket, 'DELETE', `/containers/${id}?force=1`)).status, 204);
+      assert.equal((await apiRequest(daemon.socket, 'DELETE', `/containers/${id}?force=1`)).status, 204);
     }
   });
 
@@ -166,19 +151,19 @@ describe(`${CYCLES} run --rm cycles on a user network leave no network state`, {
     const cycle = async (i: number) => {
       const publish = i % 4 === 0;
       // exit 0 only when eth0 has an address of the network: the cycle really went through netavark
-      const c = await api(daemon.socket, 'POST', '/containers/create', {
+      const c = await apiRequest(daemon.socket, 'POST', '/containers/create', {
         Image: 'busybox', Cmd: ['sh', '-c', `ip -4 -o addr show eth0 | grep -q ' ${SUBNET_PREFIX}'`],
         ...(publish ? { ExposedPorts: { '80/tcp': {} } } : {}),
         HostConfig: { AutoRemove: true, NetworkMode: NET, ...(publish ? { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } } : {}) },
       });
       assert.equal(c.status, 201, c.body);
       const id = (JSON.parse(c.body) as { Id: string }).Id;
-      const s = await api(daemon.socket, 'POST', `/containers/${id}/start`);
+      const s = await apiRequest(daemon.socket, 'POST', `/containers/${id}/start`);
       assert.equal(s.status, 204, s.body);
-      const ip = (JSON.parse((await api(daemon.socket, 'GET', `/containers/${id}/json`)).body) as { NetworkSettings?: { Networks?: Record<string, { IPAddress: string }> } })
+      const ip = (JSON.parse((await apiRequest(daemon.socket, 'GET', `/containers/${id}/json`)).body) as { NetworkSettings?: { Networks?: Record<string, { IPAddress: string }> } })
         .NetworkSettings?.Networks?.[NET]?.IPAddress;
       if (ip) ips.add(ip);
-      const w = await api(daemon.socket, 'POST', `/containers/${id}/wait?condition=removed`);
+      const w = await apiRequest(daemon.socket, 'POST', `/containers/${id}/wait?condition=removed`);
       // 404: removed before the wait request arrived
       if (w.status !== 404) {
         assert.equal(w.status, 200, w.body);
