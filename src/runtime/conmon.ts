@@ -150,7 +150,7 @@ export async function launchConmonVia(launcher: ToolLauncher, fifos: FifoPool, o
 }
 
 /** Feeds sync-pipe text; calls `onMessage` for each JSON line that carries a numeric `data`. */
-function syncLineReader(onMessage: (msg: { data: number; message?: string }) => void): (chunk: string) => void {
+export function syncLineReader(onMessage: (msg: { data: number; message?: string }) => void): (chunk: string) => void {
   let buf = '';
   return (chunk: string) => {
     buf += chunk;

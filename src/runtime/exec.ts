@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../util/logger';
 import { AttachConnection, type OutputStream } from './attach-socket';
 import { moveToCgroup } from './cgroups';
-import { CONMON_PATH } from './conmon';
+import { CONMON_PATH, syncLineReader } from './conmon';
 
 export interface ExecLaunch {
   containerId: string;
@@ -119,15 +119,15 @@ export class ExecProcess extends EventEmitter {
         }
         this.finish(msg.data);
       };
-      lines(sync, onMessage);
+      sync.setEncoding('utf8').on('data', syncLineReader(onMessage));
       sync.on('end', () => {
         start.destroy();
         attachPipe?.destroy();
         if (!this.done) fail('conmon exited before reporting the exec process');
       });
       if (attachPipe) {
-        lines(attachPipe, (msg) => {
-          if (msg.data !== 0) { if (typeof msg.data === 'number') fail(runtimeMessage(msg.message)); return; }
+        attachPipe.setEncoding('utf8').on('data', syncLineReader((msg) => {
+          if (msg.data !== 0) { fail(runtimeMessage(msg.message)); return; }
           AttachConnection.connect(path.join(this.o.socketDir, this.socketId, 'attach')).then((conn) => {
             this.conn = conn;
             conn.on('output', (stream: OutputStream, data: Buffer) => this.o.onOutput?.(stream, data));
@@ -138,7 +138,7 @@ export class ExecProcess extends EventEmitter {
             this.o.onOutputEnd?.();
             start.write(Buffer.from([0]));
           });
-        });
+        }));
       }
       void (async () => {
         if (child.pid) await moveToCgroup(child.pid, this.o.conmonCgroup).catch(() => undefined);
@@ -168,21 +168,4 @@ export class ExecProcess extends EventEmitter {
     await rm(path.join(this.o.socketDir, this.socketId), { force: true }).catch(() => undefined);
     await rm(this.o.dir, { recursive: true, force: true }).catch(() => undefined);
   }
-}
-
-function lines(stream: Readable, onMessage: (msg: { data?: number; message?: string }) => void): void {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (!line) continue;
-      try {
-        onMessage(JSON.parse(line) as { data?: number; message?: string });
-      } catch { /* not JSON: ignore */ }
-    }
-  });
 }
