@@ -10,13 +10,12 @@
  * every round, so all see the same machine load. dockerd runs in the `berthbench` netns with its bridge and
  * iptables enabled there (bench/lib/dockerd.ts, `bridge: true`), so it never touches the host's bridges or rules.
  */
-import { spawn } from 'node:child_process';
-import { DOCKER_CLI } from '../test/helpers/cli';
 import { startBerthd } from '../test/helpers/daemon';
 import { seedImages, startRegistry, type Registry } from '../test/helpers/registry';
 import { createNetns, deleteNetns, findDockerd, startDockerd } from './lib/dockerd';
 import { startNetnsRegistry } from './lib/netns-registry';
 import { formatTable, median } from './lib/stats';
+import { timedDocker } from './lib/timed-docker';
 
 interface Variant {
   daemon: 'berthd' | 'dockerd';
@@ -25,24 +24,6 @@ interface Variant {
 }
 
 const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
-
-/** Seconds a docker CLI call takes; output discarded. Throws on a non-zero exit. */
-function timedDocker(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 120_000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(DOCKER_CLI, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const secs = Number(process.hrtime.bigint() - start) / 1e9;
-      if (code === 0) resolve(secs);
-      else reject(new Error(`docker ${args.join(' ')} exited ${code}: ${stderr.trim()}`));
-    });
-  });
-}
 
 const runArgs = (v: Variant) => ['run', '--rm', ...(v.mode === 'none' ? ['--network', 'none'] : []), 'busybox', 'true'];
 

@@ -16,14 +16,13 @@
  * dockerd runs in the `berthbench` netns (bench/lib/dockerd.ts) and pulls busybox through a mirror registry
  * inside it; berthd pulls it through a mirror registry on the host loopback.
  */
-import { spawn } from 'node:child_process';
-import { DOCKER_CLI } from '../test/helpers/cli';
 import { startBerthd } from '../test/helpers/daemon';
 import { seedImages, startRegistry, type Registry } from '../test/helpers/registry';
 import { createNetns, deleteNetns, findDockerd, startDockerd } from './lib/dockerd';
 import { memoryOf, pidsWithArg } from './lib/memory';
 import { startNetnsRegistry } from './lib/netns-registry';
 import { formatTable, median } from './lib/stats';
+import { timedDocker } from './lib/timed-docker';
 
 interface Options {
   runs: number;
@@ -46,24 +45,6 @@ interface Target {
   env: NodeJS.ProcessEnv;
   /** daemon pids plus the per-container monitors (conmon / containerd + shims) */
   processes(): Promise<number[]>;
-}
-
-/** Seconds a docker CLI call takes; stdout goes to /dev/null. Throws on a non-zero exit. */
-function timedDocker(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 600_000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(DOCKER_CLI, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const secs = Number(process.hrtime.bigint() - start) / 1e9;
-      if (code === 0) resolve(secs);
-      else reject(new Error(`docker ${args.join(' ')} exited ${code}: ${stderr.trim()}`));
-    });
-  });
 }
 
 const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
