@@ -38,6 +38,8 @@ const STEPS = 10;
 
 interface Times { cold: number; cached: number }
 
+const verbose = process.argv.includes('--verbose');
+
 function makeContext(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-build-'));
   fs.writeFileSync(path.join(dir, 'Dockerfile'), DOCKERFILE);
@@ -76,6 +78,8 @@ async function benchBerth(reg: Registry, ctx: string, runs: number): Promise<Tim
       await prepareBase(daemon.env, reg);
       const cold = await timedBuild(daemon.env, ctx, false);
       out.push({ cold, cached: await timedBuild(daemon.env, ctx, true) });
+      // --verbose: berthd's own account of each build (context receive and steps, see builder.ts)
+      if (verbose) for (const l of daemon.logs().split('\n')) if (l.includes('build steps done')) process.stderr.write(`berthd: ${l}\n`);
     } finally {
       await daemon.stop();
     }

@@ -7,7 +7,10 @@ import type { Builder } from '../build/builder';
 import { RunStepError, type BuildOptions } from '../build/types';
 import { errorMessage, invalidArgument } from '../errors';
 import { decodeRegistryAuth, type AuthConfig } from '../registry/auth';
-import { JsonStream, queryBool, response, sendJson } from './http-util';
+import type { Readable } from 'node:stream';
+import { JsonStream, queryBool, response, sendError, sendJson } from './http-util';
+import { isRawBodyRequest, rawBody, rawBodyResponse } from './raw-body';
+import { commonHeaders } from './server';
 import type { RequestContext, Router } from './router';
 
 function jsonParam<T>(q: URLSearchParams, name: string): T | undefined {
@@ -71,23 +74,33 @@ export function buildOptions(ctx: RequestContext): BuildOptions {
 
 export function registerBuildRoutes(router: Router, builder: Builder): void {
   router.post('/build', async (ctx) => {
-    const res = response(ctx);
+    // a context routed past Node's body parsing (see raw-body.ts) arrives as an upgrade
+    const raw = ctx.upgrade && isRawBodyRequest(ctx.req) ? ctx.upgrade : undefined;
+    const body: Readable = raw ? rawBody(ctx.req, raw.socket, raw.head) : ctx.req;
+    const res = raw ? rawBodyResponse(ctx.req, raw.socket, body, commonHeaders()) : response(ctx);
     let opts: BuildOptions;
     try {
       opts = buildOptions(ctx);
     } catch (err) {
-      ctx.req.resume();
-      throw err;
+      body.resume();
+      if (!raw) throw err;
+      sendError(res, err);
+      return;
     }
     const abort = new AbortController();
     res.on('close', () => { if (!res.writableFinished) abort.abort(new Error('client disconnected')); });
     opts.signal = abort.signal;
     const stream = new JsonStream(res);
-    stream.start();
+    // the raw path starts the response with the first message, so a malformed body can still be a plain 400
+    if (!raw) stream.start();
     try {
-      await builder.build(ctx.req, opts, (m) => stream.write(m));
+      await builder.build(body, opts, (m) => stream.write(m));
     } catch (err) {
-      ctx.req.resume();
+      body.resume();
+      if (!stream.started && body.destroyed && !body.readableEnded) {
+        sendError(res, err);
+        return;
+      }
       const message = errorMessage(err);
       // dockerd puts a code in errorDetail only for a failed RUN (the CLI exits with it)
       const detail = err instanceof RunStepError ? { code: err.exitCode, message } : { message };

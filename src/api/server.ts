@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { errorMessage, httpStatus } from '../errors';
 import type { Logger } from '../util/logger';
 import { sendError, sendJson } from './http-util';
+import { routeRawBodyRequests } from './raw-body';
 import type { RequestContext, Router } from './router';
 import { API_VERSION, MIN_API_VERSION, BERTH_VERSION, splitVersion } from './version';
 
@@ -19,6 +20,8 @@ export function commonHeaders(): Record<string, string> {
 /** The Engine API HTTP server: version prefix handling, routing, error mapping, upgrade (hijack) dispatch. */
 export function createApiServer(router: Router, log: Logger): http.Server {
   const server = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 });
+  // POST /build's body is read from the socket by its handler: the request arrives as an upgrade
+  server.on('connection', routeRawBodyRequests);
 
   const prepare = (req: http.IncomingMessage) => {
     const url = new URL(req.url ?? '/', 'http://berth');

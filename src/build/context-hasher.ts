@@ -152,6 +152,8 @@ export class ContextHasher {
   private adoptedBytes = 0;
   private adoptedBefore = 0;
   private current: ArrayBuffer | undefined;
+  /** how many bytes at the start of each adopted buffer are archive (an exclusive one may be longer) */
+  private readonly keptLengths: number[] = [];
   private closed = false;
   private finished = false;
 
@@ -182,17 +184,19 @@ export class ContextHasher {
   /**
    * Takes `chunk` into the job's kept archive (see `kept`); returns the buffer to parse instead of `chunk`
    * (the same bytes; a copy when `chunk` shares its memory). The returned buffer and its views become
-   * unusable at the next `adopt`, `digests` or `abort`: callers copy what they keep.
+   * unusable at the next `adopt`, `digests` or `abort`: callers copy what they keep. `exclusive`: the caller
+   * owns `chunk`'s whole ArrayBuffer (bytes past the chunk are junk), so it is transferred even if longer.
    */
-  adopt(chunk: Buffer): Buffer {
+  adopt(chunk: Buffer, exclusive = false): Buffer {
     if (this.adoptedBytes >= BATCH) this.flush();
     let own = chunk;
-    if (!ownsBuffer(chunk)) {
+    if (!(exclusive ? chunk.byteOffset === 0 && chunk.buffer instanceof ArrayBuffer : ownsBuffer(chunk))) {
       own = Buffer.allocUnsafeSlow(chunk.length);
       chunk.copy(own);
     }
     this.current = own.buffer as ArrayBuffer;
     this.adopted.push(this.current);
+    this.keptLengths.push(own.length);
     this.adoptedBytes += own.length;
     return own;
   }
@@ -238,7 +242,8 @@ export class ContextHasher {
   kept(): Promise<Buffer[]> {
     if (!this.finished) return Promise.reject(internal('context hasher: kept before digests'));
     this.finished = false;
-    return this.thread.kept(this.job);
+    const lengths = this.keptLengths;
+    return this.thread.kept(this.job).then((bufs) => bufs.map((b, i) => (b.length === lengths[i] ? b : b.subarray(0, lengths[i]))));
   }
 
   /** Drops the job and its kept chunks (after a failure while reading, or when the build is done). */

@@ -124,6 +124,8 @@ function readHead(src: Readable, n: number): Promise<Buffer> {
     };
     const onEnd = () => done();
     if (src.readableEnded) return done();
+    // a body that failed before anyone listened (a malformed chunked body read from the socket)
+    if (src.destroyed) return done(src.errored ?? new Error('the request body was closed'));
     src.on('data', onData);
     src.once('end', onEnd);
     src.once('error', done);
@@ -194,7 +196,7 @@ async function readDockerfile(ctx: BuildContext, name: string): Promise<{ text: 
  * Reads the archive (`head`, then the rest of the body) into `tree`, the file contents hashed on the hash
  * worker and every byte kept in `spool` (its memory part by the hash worker, with no copy on this thread).
  */
-async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spool: Spool, stats: BuildContext['stats'], t0: number): Promise<void> {
+async function readArchive(head: Buffer, rest: Readable, owned: boolean, tree: ContextTree, spool: Spool, stats: BuildContext['stats'], t0: number): Promise<void> {
   const hasher = new ContextHasher();
   const files: ContextNode[] = [];
   const parser = new TarPushParser((h) => {
@@ -215,12 +217,12 @@ async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spoo
     };
   });
   let total = 0;
-  const take = (chunk: Buffer) => {
+  const take = (chunk: Buffer, exclusive = false) => {
     total += chunk.length;
     stats.chunks++;
     if (spool.reserve(chunk.length)) {
       // kept in memory: handed whole to the hash worker, which keeps it for the spool
-      parser.write(hasher.adopt(chunk));
+      parser.write(hasher.adopt(chunk, exclusive));
       return undefined;
     }
     parser.write(chunk);
@@ -228,7 +230,7 @@ async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spoo
   };
   try {
     await take(head);
-    await forEachChunk(rest, take);
+    await forEachChunk(rest, owned ? (c) => take(c, true) : take);
     // the docker CLI ends a context it rewrote (`-f -`) without the last entry's padding and the
     // end-of-archive blocks; zeros after a complete archive are ignored, so they are always added
     await take(Buffer.alloc(((512 - (total % 512)) % 512) + 1024));
@@ -245,6 +247,15 @@ async function readArchive(head: Buffer, rest: Readable, tree: ContextTree, spoo
   spool.holdMemory(() => hasher.kept(), () => hasher.abort());
   stats.digestsMs = Math.round(performance.now() - t0);
   tree.sealDigests();
+}
+
+/** streams whose chunks each own their whole ArrayBuffer, which nothing else uses (raw socket reads) */
+const ownsChunks = new WeakSet<Readable>();
+
+/** Declares that every chunk `body` emits starts its own ArrayBuffer, which no one else holds: the hash
+ * worker may take that memory over instead of a copy. */
+export function markOwnedChunks(body: Readable): void {
+  ownsChunks.add(body);
 }
 
 export interface ReceiveOptions {
@@ -291,7 +302,7 @@ export async function receiveContext(body: Readable, opts: ReceiveOptions): Prom
     let dockerfileName = opts.dockerfile || 'Dockerfile';
     if (looksLikeTar(head) || head.length === 0) {
       if (head.length) {
-        await readArchive(head, rest, tree, spool, ctx.stats, t0);
+        await readArchive(head, rest, rest === body && ownsChunks.has(body), tree, spool, ctx.stats, t0);
       }
       const found = await readDockerfile(ctx, dockerfileName);
       ctx.dockerfile = found.text;
