@@ -29,9 +29,9 @@ function bad(name: string, why: string): Error {
 
 /** `./a//b/` → `a/b`; '' for the root. Absolute names are taken from the root; names that climb out are refused. */
 export function cleanName(name: string): string {
-  const raw = path.posix.normalize(name.replace(/^\/+/, ''));
+  const raw = path.posix.normalize(name.replace(/^\/+/, '')).replace(/\/+$/, '');
   if (raw === '..' || raw.startsWith('../')) throw bad(name, 'path escapes the archive root');
-  return raw === '.' ? '' : raw.replace(/\/+$/, '');
+  return raw === '.' || raw === '' ? '' : raw;
 }
 
 export async function extractTar(source: AsyncIterable<Buffer>, root: string, opts: ExtractOptions = {}): Promise<void> {
