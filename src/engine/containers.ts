@@ -16,6 +16,7 @@ import { readLogChunks, type LogsOptions } from './containers-logs';
 import { ContainerStore, ZERO_TIME, type ContainerRecord, type ContainerState } from './containers-store';
 import { ContainerPaths, isMounted, makeContainerDirs, mountRootfs, removeContainerDir, specFor, unmountRootfs } from './containers-task';
 import { inspectContainer, listContainers, type ContainerQueryDeps, type ListOptions } from './containers-query';
+import { nextEvent, waitForContainer, type WaitCondition, type WaitResult } from './containers-wait';
 import type { EventLog } from './events';
 import { generateName } from './names';
 import { reconcileContainers } from './containers-reconcile';
@@ -26,6 +27,7 @@ import type { NetworkService } from './networks';
 import type { VolumeService } from './volumes';
 
 export { normalizeSignal };
+export type { WaitCondition };
 
 export interface ContainerServiceDeps {
   dataRoot: string;
@@ -43,8 +45,6 @@ export interface ContainerServiceDeps {
   networks?: NetworkService;
   volumes?: VolumeService;
 }
-
-export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
 export interface LogChunk {
   stream: OutputStream;
@@ -278,38 +278,10 @@ export class ContainerService {
     }
   }
 
-  /** Resolves with the exit code of the next exit of `id`. */
-  private nextExit(id: string, signal?: AbortSignal): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onExit = (code: number) => { signal?.removeEventListener('abort', onAbort); resolve(code); };
-      const onAbort = () => { this.bus.off(`exit:${id}`, onExit); reject(new Error('aborted')); };
-      this.bus.once(`exit:${id}`, onExit);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  private removed(id: string, signal?: AbortSignal): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onRemoved = (code: number) => { signal?.removeEventListener('abort', onAbort); resolve(code); };
-      const onAbort = () => { this.bus.off(`removed:${id}`, onRemoved); reject(new Error('aborted')); };
-      this.bus.once(`removed:${id}`, onRemoved);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  /**
-   * Block until the condition holds. The listener is registered before this returns, so an API caller can
-   * flush its response headers right after calling and no exit is missed.
-   */
-  wait(ref: string, condition: WaitCondition = 'not-running', signal?: AbortSignal): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+  /** Block until the condition holds (see waitForContainer: no exit between this call and the listener is missed). */
+  wait(ref: string, condition: WaitCondition = 'not-running', signal?: AbortSignal): Promise<WaitResult> {
     const c = this.get(ref);
-    const shape = (code: number) => {
-      const err = this.store.get(c.id)?.state.error;
-      return { StatusCode: code, Error: err ? { Message: err } : null };
-    };
-    if (condition === 'removed') return this.removed(c.id, signal).then(shape);
-    if (condition === 'next-exit' || isUp(c)) return this.nextExit(c.id, signal).then(shape);
-    return Promise.resolve(shape(c.state.exitCode));
+    return waitForContainer(this.bus, c.id, { running: isUp(c), exitCode: c.state.exitCode }, () => this.store.get(c.id)?.state.error, condition, signal);
   }
 
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
@@ -321,7 +293,7 @@ export class ContainerService {
     await this.lifecycle?.stopping(c.id);
     // like dockerd, a SIGKILL returns once the container has exited (waiting at most 2 s)
     const abort = new AbortController();
-    const exited = sig.name === 'SIGKILL' ? this.nextExit(c.id, abort.signal).catch(() => undefined) : undefined;
+    const exited = sig.name === 'SIGKILL' ? nextEvent(this.bus, `exit:${c.id}`, abort.signal).catch(() => undefined) : undefined;
     try {
       await this.runtime.kill(c.id, sig.name);
       if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())]);
@@ -339,7 +311,7 @@ export class ContainerService {
     if (!isUp(c)) throw notModified('container already stopped');
     const sig = normalizeSignal(signalName || c.config.StopSignal || 'SIGTERM');
     const timeout = timeoutSec ?? c.config.StopTimeout ?? 10;
-    const exited = this.nextExit(c.id);
+    const exited = nextEvent(this.bus, `exit:${c.id}`);
     this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(sig.number) }));
     await this.lifecycle?.stopping(c.id);
     await this.runtime.kill(c.id, sig.name).catch((e) => { if (!isNotFound(e)) throw e; });
@@ -363,7 +335,7 @@ export class ContainerService {
       if (!opts.force) {
         throw conflict(`cannot remove container "/${c.name}": container is running: stop the container before removing or force remove`);
       }
-      const exited = this.nextExit(c.id);
+      const exited = nextEvent(this.bus, `exit:${c.id}`);
       this.d.events.emit('container', 'kill', c.id, this.attrs(c, { signal: String(osConstants.signals.SIGKILL) }));
       await this.lifecycle?.stopping(c.id);
       await this.runtime.kill(c.id, 'SIGKILL', true).catch(() => undefined);
