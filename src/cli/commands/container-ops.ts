@@ -53,21 +53,27 @@ const rename: CommandDef = {
   },
 };
 
-const restart: CommandDef = {
-  paths: [['container', 'restart'], ['restart']],
-  usage: '[OPTIONS] CONTAINER [CONTAINER...]',
-  description: 'Restart one or more containers',
-  args: { min: 1 },
-  flags: [
-    { name: 'signal', short: 's', kind: 'string', description: 'Signal to send to the container' },
-    { name: 'time', short: 't', kind: 'int', description: 'Seconds to wait before killing the container' },
-  ],
-  async run(ctx) {
-    const client = await ctx.client();
-    const t = ctx.flags.isSet('time') ? ctx.flags.int('time') : undefined;
-    await eachArg(ctx, (n) => post(client, `/containers/${enc(n)}/restart`, { t, signal: ctx.flags.string('signal') || undefined }));
-  },
-};
+/** stop and restart: the same flags, one request per container. */
+function stopOrRestart(action: 'stop' | 'restart', usage: string, description: string): CommandDef {
+  return {
+    paths: [['container', action], [action]],
+    usage,
+    description,
+    args: { min: 1 },
+    flags: [
+      { name: 'signal', short: 's', kind: 'string', description: 'Signal to send to the container' },
+      { name: 'time', short: 't', kind: 'int', description: 'Seconds to wait before killing the container' },
+    ],
+    async run(ctx) {
+      const client = await ctx.client();
+      const t = ctx.flags.isSet('time') ? ctx.flags.int('time') : undefined;
+      await eachArg(ctx, (n) => post(client, `/containers/${enc(n)}/${action}`, { t, signal: ctx.flags.string('signal') || undefined }));
+    },
+  };
+}
+
+const stop = stopOrRestart('stop', '[OPTIONS] CONTAINER [CONTAINER...]', 'Stop one or more running containers');
+const restart = stopOrRestart('restart', '[OPTIONS] CONTAINER [CONTAINER...]', 'Restart one or more containers');
 
 /** `no`, `always`, `unless-stopped`, `on-failure[:N]` → HostConfig.RestartPolicy */
 export function parseRestartPolicy(v: string): { Name: string; MaximumRetryCount: number } {
@@ -341,4 +347,4 @@ export function applyLifecycleFlags(f: FlagValues, body: Record<string, unknown>
   if (Object.keys(check).length) body.Healthcheck = check;
 }
 
-export const containerOpsCommands: CommandDef[] = [pause, unpause, rename, restart, update, top, stats, pruneContainersCmd, systemPrune];
+export const containerOpsCommands: CommandDef[] = [pause, unpause, rename, stop, restart, update, top, stats, pruneContainersCmd, systemPrune];

@@ -1,4 +1,4 @@
-/** Container lifecycle commands: run, create, start, ps, logs, wait, stop, kill, rm. */
+/** Container lifecycle commands: run, create, start, ps, logs, wait, kill, rm (stop and restart: container-ops). */
 import type { Socket } from 'node:net';
 import type { EngineClient } from '../../client/engine-client';
 import { ApiError } from '../../client/transport';
@@ -331,24 +331,6 @@ const wait: CommandDef = {
   },
 };
 
-const stop: CommandDef = {
-  paths: [['container', 'stop'], ['stop']],
-  usage: '[OPTIONS] CONTAINER [CONTAINER...]',
-  description: 'Stop one or more running containers',
-  args: { min: 1 },
-  flags: [
-    { name: 'signal', short: 's', kind: 'string', description: 'Signal to send to the container' },
-    { name: 'time', short: 't', kind: 'int', description: 'Seconds to wait before killing the container' },
-  ],
-  async run(ctx) {
-    const client = await ctx.client();
-    const t = ctx.flags.isSet('time') ? ctx.flags.int('time') : undefined;
-    await eachArg(ctx, (name) => client.transport.discard({
-      method: 'POST', path: `/containers/${encodeURIComponent(name)}/stop`, query: { t, signal: ctx.flags.string('signal') || undefined },
-    }));
-  },
-};
-
 const kill: CommandDef = {
   paths: [['container', 'kill'], ['kill']],
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
@@ -381,4 +363,4 @@ const rm: CommandDef = {
   },
 };
 
-export const containerCommands: CommandDef[] = [run, create, start, ps, logs, wait, stop, kill, rm, portCommand];
+export const containerCommands: CommandDef[] = [run, create, start, ps, logs, wait, kill, rm, portCommand];
