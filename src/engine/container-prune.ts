@@ -2,13 +2,12 @@
  * POST /containers/prune with dockerd's filters: `until` (timestamp or Go duration before now) and
  * `label` / `label!` (key or key=value). Space reclaimed is the size of each removed container's writable layer.
  */
-import { lstat, readdir } from 'node:fs/promises';
-import * as path from 'node:path';
 import { errorMessage, invalidArgument } from '../errors';
 import type { Logger } from '../util/logger';
 import type { ContainerService } from './containers';
 import type { ContainerRecord } from './containers-store';
 import type { EventLog } from './events';
+import { directorySize } from '../util/dir-size';
 
 const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -40,22 +39,6 @@ export function pruneMatches(c: ContainerRecord, filters: Map<string, string[]>,
   return true;
 }
 
-export async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) total += await dirSize(p);
-    else total += await lstat(p).then((s) => s.size, () => 0);
-  }
-  return total;
-}
-
 export async function pruneContainers(
   d: { containers: ContainerService; events: EventLog; log: Logger }, filters: Map<string, string[]>,
 ): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
@@ -66,7 +49,7 @@ export async function pruneContainers(
   for (const c of d.containers.store.list()) {
     if (!['created', 'exited', 'dead'].includes(c.state.status) || !pruneMatches(c, filters, now)) continue;
     try {
-      const size = await dirSize(d.containers.paths.upper(c.id));
+      const size = await directorySize(d.containers.paths.upper(c.id));
       await d.containers.remove(c.id);
       deleted.push(c.id);
       reclaimed += size;

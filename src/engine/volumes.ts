@@ -16,6 +16,7 @@ import { newId } from '../util/ids';
 import type { Logger } from '../util/logger';
 import { joinInRoot } from '../util/secure-path';
 import type { EventLog } from './events';
+import { directorySize } from '../util/dir-size';
 
 export interface VolumeServiceDeps {
   dataRoot: string;
@@ -52,23 +53,6 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const LOCAL_OPTS = ['type', 'device', 'o', 'size'];
 
 interface VolumeRow { name: string; driver: string; labels: string; options: string; anonymous: number; created_at: string }
-
-/** Total bytes of regular files under `dir`, not following symlinks. */
-export async function directorySize(dir: string): Promise<number> {
-  let total = 0;
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) total += await directorySize(p);
-    else if (e.isFile()) total += (await lstat(p).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
-}
 
 export class VolumeService {
   readonly root: string;

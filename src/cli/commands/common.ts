@@ -21,6 +21,8 @@ Refer to https://docs.docker.com/go/formatting/ for more information about forma
 
 export const listFormatFlag: FlagSpec = { name: 'format', kind: 'string', description: FORMAT_HELP };
 export const inspectFormatFlag: FlagSpec = { name: 'format', short: 'f', kind: 'string', description: INSPECT_FORMAT_HELP };
+/** `-f/--force` of the prune commands. */
+export const pruneForceFlag: FlagSpec = { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' };
 export const filterFlag = (description = 'Filter output based on conditions provided'): FlagSpec => ({ name: 'filter', short: 'f', kind: 'filter', description });
 
 /** The name without docker.io/ and library/ (reference.FamiliarName). */

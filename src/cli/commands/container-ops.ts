@@ -10,7 +10,7 @@ import { renderRows } from '../formatter';
 import type { CommandContext, CommandDef } from '../registry';
 import { alignColumns } from '../tabwriter';
 import { bytesSize, humanSize, humanSizeWithPrecision, truncateId } from '../units';
-import { confirmOrCancel, eachArg, formatOrDefault, listFormatFlag } from './common';
+import { confirmOrCancel, eachArg, formatOrDefault, listFormatFlag, pruneForceFlag } from './common';
 import { ramInBytes } from './run-flags-resources';
 
 const enc = encodeURIComponent;
@@ -236,7 +236,7 @@ const pruneContainersCmd: CommandDef = {
   args: { max: 0 },
   flags: [
     { name: 'filter', kind: 'filter', description: 'Provide filter values (e.g. "until=<timestamp>")' },
-    { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' },
+    pruneForceFlag,
   ],
   async run(ctx) {
     const filters = filtersFromFlags(ctx.flags.list('filter'));
@@ -269,7 +269,7 @@ const systemPrune: CommandDef = {
   flags: [
     { name: 'all', short: 'a', kind: 'bool', description: 'Remove all unused images not just dangling ones' },
     { name: 'filter', kind: 'filter', description: 'Provide filter values (e.g. "label=<key>=<value>")' },
-    { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' },
+    pruneForceFlag,
     { name: 'volumes', kind: 'bool', description: 'Prune anonymous volumes' },
   ],
   async run(ctx) {

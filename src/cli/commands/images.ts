@@ -4,7 +4,7 @@ import { filtersFromFlags } from '../../client/types';
 import { formatterRow, isTableFormat, renderRows } from '../formatter';
 import type { CommandDef, ManagementGroup } from '../registry';
 import { ellipsis, goTimeString, humanSize, humanSizeWithPrecision, rfc3339, timeAgo, truncateId } from '../units';
-import { confirmOrCancel, familiarName, filterFlag, formatOrDefault, fullName, listFormatFlag, parseUserReference } from './common';
+import { confirmOrCancel, familiarName, filterFlag, formatOrDefault, fullName, listFormatFlag, parseUserReference, pruneForceFlag } from './common';
 import { inspectWithFormat } from './inspect';
 import { StatusError } from '../errors';
 import { humanDuration } from '../units';
@@ -226,7 +226,7 @@ const pruneImages: CommandDef = {
   flags: [
     { name: 'all', short: 'a', kind: 'bool', description: 'Remove all unused images, not just dangling ones' },
     { name: 'filter', kind: 'filter', description: 'Provide filter values (e.g. "until=<timestamp>")' },
-    { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' },
+    pruneForceFlag,
   ],
   async run(ctx) {
     const all = ctx.flags.bool('all');

@@ -5,7 +5,7 @@ import { StatusError } from '../errors';
 import { formatterRow, renderRows } from '../formatter';
 import type { CommandContext, CommandDef, ManagementGroup } from '../registry';
 import { truncateId } from '../units';
-import { confirmOrCancel, filterFlag, inspectFormatFlag, listFormatFlag } from './common';
+import { confirmOrCancel, filterFlag, inspectFormatFlag, listFormatFlag, pruneForceFlag } from './common';
 import { inspectWithFormat, registerInspector } from './inspect';
 import { joinLabels, keyValues } from './volumes';
 
@@ -206,7 +206,7 @@ const pruneNetworks: CommandDef = {
   args: { max: 0 },
   flags: [
     { name: 'filter', kind: 'filter', description: 'Provide filter values (e.g. "until=<timestamp>")' },
-    { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' },
+    pruneForceFlag,
   ],
   async run(ctx) {
     const filters = filtersFromFlags(ctx.flags.list('filter'));

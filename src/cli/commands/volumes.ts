@@ -5,7 +5,7 @@ import { StatusError } from '../errors';
 import { formatterRow, renderRows } from '../formatter';
 import type { CommandContext, CommandDef, ManagementGroup } from '../registry';
 import { humanSize } from '../units';
-import { confirmOrCancel, filterFlag, inspectFormatFlag, listFormatFlag } from './common';
+import { confirmOrCancel, filterFlag, inspectFormatFlag, listFormatFlag, pruneForceFlag } from './common';
 import { inspectWithFormat, registerInspector } from './inspect';
 
 export const volumeGroups: ManagementGroup[] = [{ name: 'volume', description: 'Manage volumes' }];
@@ -161,7 +161,7 @@ const pruneVolumes: CommandDef = {
   flags: [
     { name: 'all', short: 'a', kind: 'bool', description: 'Remove all unused volumes, not just anonymous ones' },
     { name: 'filter', kind: 'filter', description: 'Provide filter values (e.g. "label=<label>")' },
-    { name: 'force', short: 'f', kind: 'bool', description: 'Do not prompt for confirmation' },
+    pruneForceFlag,
   ],
   async run(ctx) {
     const filters = filtersFromFlags(ctx.flags.list('filter'));
