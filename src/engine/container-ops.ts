@@ -14,6 +14,7 @@ import { validateName } from './containers-config';
 import type { ContainerRecord, HostConfigRecord } from './containers-store';
 import type { EventLog } from './events';
 import type { HealthMonitor } from './health';
+import { checkNameFree } from './containers-create';
 
 export interface ContainerOpsDeps {
   containers: ContainerService;
@@ -97,10 +98,7 @@ export class ContainerOps {
     const c = this.svc.get(ref);
     const name = validateName(newName);
     if (name === c.name) throw conflict(`Renaming a container with the same name as its current name`);
-    const holder = this.svc.store.find(name);
-    if (holder && holder !== 'ambiguous' && holder.name === name) {
-      throw conflict(`Conflict. The container name "/${name}" is already in use by container "${holder.id}". You have to remove (or rename) that container to be able to reuse that name.`);
-    }
+    checkNameFree(this.svc.store, name);
     try {
       this.q.rename.run(name, c.id);
     } catch (err) {

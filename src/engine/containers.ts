@@ -3,22 +3,20 @@ import { mkdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { conflict, errorMessage, internal, invalidArgument, isNotFound, notFound, notModified } from '../errors';
-import { familiarString, parseWithDefaultTag } from '../image/reference';
 import type { ImageStore, LayerStore } from '../image/types';
 import type { OutputStream } from '../runtime/attach-socket';
 import { ConmonRuntime } from '../runtime/runtime';
 import type { Db } from '../store/db';
-import { newId } from '../util/ids';
 import type { Logger } from '../util/logger';
 import { AttachHub, AttachSession, type AttachHandle, type AttachOptions, type AttachSink } from './containers-attach';
-import { mergeConfig, normalizeHostConfig, validateName, type CreateRequest } from './containers-config';
+import type { CreateRequest } from './containers-config';
+import { checkNameFree, draftContainer } from './containers-create';
 import { readLogChunks, type LogsOptions } from './containers-logs';
-import { ContainerStore, ZERO_TIME, type ContainerRecord, type ContainerState } from './containers-store';
+import { ContainerStore, type ContainerRecord, type ContainerState } from './containers-store';
 import { ContainerPaths, isMounted, makeContainerDirs, mountRootfs, removeContainerDir, specFor, unmountRootfs } from './containers-task';
 import { inspectContainer, listContainers, type ContainerQueryDeps, type ListOptions } from './containers-query';
 import { nextEvent, waitForContainer, type WaitCondition, type WaitResult } from './containers-wait';
 import type { EventLog } from './events';
-import { generateName } from './names';
 import { reconcileContainers } from './containers-reconcile';
 import { normalizeSignal } from './containers-signal';
 import { ContainerResources } from './container-resources';
@@ -149,30 +147,8 @@ export class ContainerService {
 
   async create(req: CreateRequest, name?: string): Promise<{ Id: string; Warnings: string[] }> {
     await this.init();
-    const ref = req.Image ?? '';
-    if (!ref) throw invalidArgument('config cannot be empty in order to create a container');
-    const image = this.d.images.resolve(ref);
-    if (!image) {
-      let shown = ref;
-      try { shown = familiarString(parseWithDefaultTag(ref)); } catch { /* keep as typed */ }
-      throw notFound(`No such image: ${shown}`);
-    }
-    const id = newId();
-    let finalName: string;
-    if (name) {
-      finalName = validateName(name);
-      const holder = this.store.find(finalName);
-      if (holder && holder !== 'ambiguous' && holder.name === finalName) throw this.nameConflict(finalName, holder.id);
-    } else {
-      finalName = generateName((n) => this.store.nameTaken(n));
-    }
-    const record: ContainerRecord = {
-      id, name: finalName, imageId: image.id, created: now(),
-      config: mergeConfig(req, image, id, ref),
-      hostConfig: normalizeHostConfig(req.HostConfig),
-      state: { status: 'created', pid: 0, exitCode: 0, error: '', oomKilled: false, startedAt: ZERO_TIME, finishedAt: ZERO_TIME },
-      restartCount: 0, networkSettings: {}, mounts: [],
-    };
+    const record = draftContainer(req, name, this.d.images, this.store);
+    const { id } = record;
     await this.resources.prepare(record, req);
     await makeContainerDirs(this.paths, id);
     try {
@@ -180,17 +156,12 @@ export class ContainerService {
     } catch (err) {
       await rm(this.paths.dir(id), { recursive: true, force: true });
       await this.resources.abort(record);
-      const holder = this.store.find(finalName);
-      if (holder && holder !== 'ambiguous' && holder.name === finalName) throw this.nameConflict(finalName, holder.id);
+      checkNameFree(this.store, record.name); // lost a race for the name: the 409, not the database error
       throw err;
     }
     this.d.events.emit('container', 'create', id, this.attrs(record));
     this.runtime.warmCgroups(WARM_AFTER_CREATE_MS); // a start usually follows within milliseconds
     return { Id: id, Warnings: [] };
-  }
-
-  private nameConflict(name: string, holder: string) {
-    return conflict(`Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
   }
 
   async start(ref: string): Promise<void> {
