@@ -1,6 +1,6 @@
 /**
- * sha256 of the build context's files while it streams in, on a worker thread (hash-worker.ts), so the
- * main thread only parses the archive while the hashing runs on another core. A chunk the context keeps in
+ * Content digests (content-hash.ts) of the build context's files while it streams in, on a worker thread
+ * (hash-worker.ts), so the main thread only parses the archive while the hashing runs on another core. A chunk the context keeps in
  * memory is handed over whole ("adopted": its ArrayBuffer is transferred, no copy) and stays with the worker
  * as the job's kept archive until the build asks for it (`kept`, only when a step must unpack the context) or
  * drops it: a fully cached rebuild never copies or hands back its bytes. Bytes the context does not keep in
@@ -224,7 +224,7 @@ export class ContextHasher {
     this.segments.push(file, -1, 0, 0, 1);
   }
 
-  /** Every ended file's digest (hex). */
+  /** Every ended file's content digest. */
   async digests(): Promise<Map<number, string>> {
     this.flush();
     this.closed = true;

@@ -23,7 +23,7 @@ export interface ContextNode {
   mtime: number;
   size: number;
   linkname?: string;
-  /** sha256 hex of a file's content */
+  /** content digest of a file (content-hash.ts) */
   digest?: string;
   /** the content, for small files */
   data?: Buffer;

@@ -36,7 +36,7 @@ export interface BuildContext {
   scratch: string;
   dockerfile: string;
   dockerfileName: string;
-  /** sha256 (hex) of the context's files by absolute path, computed while receiving (COPY's checksums) */
+  /** content digests (content-hash.ts) of the context's files by absolute path, computed while receiving (COPY's checksums) */
   digests: ReadonlyMap<string, string>;
   /** remove everything this context put on disk */
   remove(): Promise<void>;

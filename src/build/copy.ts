@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { invalidArgument, notFound } from '../errors';
 import { spawnFilter } from '../image/compression';
 import { decodeHeader } from '../image/tar-format';
+import { contentDigest, createContentHash } from './content-hash';
 import { LayerContents, type LayerEntry } from './layer-writer';
 import { LayeredRootfs, type TreeView } from './rootfs';
 import { extractTar } from './tar-extract';
@@ -25,7 +26,7 @@ export type PlannedItem =
 
 export interface CopyPlan {
   items: PlannedItem[];
-  /** sha256 over paths, types, modes and contents of everything copied */
+  /** sha256 over paths, types, modes and content digests of everything copied */
   checksum: string;
   /** `file:<hex>`, `dir:<hex>` or `multi:<hex>`, as history shows a copy */
   describe: string;
@@ -99,9 +100,9 @@ async function walkMatches(fsv: TreeView, pattern: string): Promise<string[]> {
 async function fileHash(abs: string, known?: ReadonlyMap<string, string>): Promise<string> {
   const digest = known?.get(abs);
   if (digest) return digest;
-  const h = createHash('sha256');
-  await pipeline(createReadStream(abs, { highWaterMark: 1 << 20 }), h);
-  return h.digest('hex');
+  const h = createContentHash();
+  for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest();
 }
 
 /** Every entry below (and including) `rel`, parents first, each with a checksum line. */
@@ -186,13 +187,13 @@ export async function planCopy(o: PlanOptions): Promise<CopyPlan> {
   const h = createHash('sha256');
   for (const doc of o.heredocs) {
     items.push({ kind: 'data', name: doc.name, data: doc.data, mode: 0o644, mtime: 0 });
-    h.update(`heredoc\0${doc.name}\0${createHash('sha256').update(doc.data).digest('hex')}\n`);
+    h.update(`heredoc\0${doc.name}\0${contentDigest(doc.data)}\n`);
   }
   for (const src of o.sources) {
     if (o.cmd === 'ADD' && /^https?:\/\//i.test(src)) {
       const item = await download(src, o.scratch);
       items.push(item);
-      if (item.kind === 'data') h.update(`url\0${src}\0${createHash('sha256').update(item.data).digest('hex')}\n`);
+      if (item.kind === 'data') h.update(`url\0${src}\0${contentDigest(item.data)}\n`);
       continue;
     }
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(src) || src.startsWith('git@')) {

@@ -1,15 +1,15 @@
 /**
- * Worker thread of context-hasher.ts: sha256 of the build context's files, off the main thread. Messages
+ * Worker thread of context-hasher.ts: content digests (content-hash.ts) of the build context's files, off the main thread. Messages
  * carry a batch (a slot of the shared ring, or a transferred buffer), adopted chunks (kept for the job until
  * it is taken or aborted) and segments `[file, source, start, end, last]` of them; a file's digest is done
  * at its `last` segment. A ring slot is handed back once hashed.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
+import { createContentHash, type ContentHash } from './content-hash';
 import type { FromHashWorker, ToHashWorker } from './context-hasher';
 
 interface Job {
-  open: Map<number, Hash>;
+  open: Map<number, ContentHash>;
   done: [number, string][];
   kept: ArrayBuffer[];
   views: Buffer[];
@@ -24,10 +24,10 @@ function hashSegments(job: Job, batch: Buffer, s: number[]): void {
   for (let i = 0; i < s.length; i += 5) {
     const file = s[i];
     let h = job.open.get(file);
-    if (!h) job.open.set(file, (h = createHash('sha256')));
+    if (!h) job.open.set(file, (h = createContentHash()));
     if (s[i + 3] > s[i + 2]) h.update((s[i + 1] < 0 ? batch : job.views[s[i + 1]]).subarray(s[i + 2], s[i + 3]));
     if (s[i + 4]) {
-      job.done.push([file, h.digest('hex')]);
+      job.done.push([file, h.digest()]);
       job.open.delete(file);
     }
   }

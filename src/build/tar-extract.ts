@@ -5,12 +5,12 @@
  * they are (never followed here; readers resolve them inside the root), hard links must name an earlier
  * file of the same archive. Devices and fifos are skipped.
  */
-import { createHash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { invalidArgument } from '../errors';
 import { TarReader } from '../image/tar-reader';
+import { createContentHash } from './content-hash';
 import type { TarHeader } from '../image/tar-format';
 
 type Kind = 'dir' | 'file' | 'symlink';
@@ -19,7 +19,7 @@ const CREATE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
 export interface ExtractOptions {
   /** keep the archive's owners (ADD of a local archive); otherwise files belong to the daemon */
   preserveOwner?: boolean;
-  /** filled with the sha256 (hex) of every regular file's content, by absolute path, hashed as it is written */
+  /** filled with the content digest (content-hash.ts) of every regular file, by absolute path, hashed as it is written */
   digests?: Map<string, string>;
 }
 
@@ -84,7 +84,7 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, op
       case 'file': {
         await removeExisting(rel);
         const fh = await fs.open(abs(rel), CREATE, 0o600);
-        const hash = opts.digests ? createHash('sha256') : undefined;
+        const hash = opts.digests ? createContentHash() : undefined;
         try {
           // socket-sized chunks gathered into ~1 MiB writev calls: far fewer thread-pool round trips, no copies
           let pending: Buffer[] = [];
@@ -104,7 +104,7 @@ export async function extractTar(source: AsyncIterable<Buffer>, root: string, op
           await fh.close();
         }
         nodes.set(rel, 'file');
-        if (hash) opts.digests!.set(abs(rel), hash.digest('hex'));
+        if (hash) opts.digests!.set(abs(rel), hash.digest());
         await meta(rel, h);
         break;
       }

@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { contentDigest, createContentHash } from '../../src/build/content-hash';
 import { receiveContext, type BuildContext } from '../../src/build/context';
 import { planCopy } from '../../src/build/copy';
 import { TarPushParser } from '../../src/build/tar-push';
@@ -109,8 +110,8 @@ for (const memoryLimit of [undefined, 0, 4096]) {
       assert.equal(ctx.tree.onDisk, false);
       assert.deepEqual(await ctx.tree.readdir(''), ['.dockerignore', 'Dockerfile', 'app', 'deep', 'n'.repeat(120), 'secret']);
       assert.deepEqual(await ctx.tree.readdir('secret'), ['keep.txt']);
-      assert.equal(ctx.digests.get(path.join(ctx.root, 'app/big.bin')), sha(big));
-      assert.equal(ctx.digests.get(path.join(ctx.root, 'app/hard')), sha('echo hi\n'));
+      assert.equal(ctx.digests.get(path.join(ctx.root, 'app/big.bin')), contentDigest(big));
+      assert.equal(ctx.digests.get(path.join(ctx.root, 'app/hard')), contentDigest(Buffer.from('echo hi\n')));
       // a symlink resolves inside the context, never to the host's /etc/passwd
       assert.equal(await ctx.tree.resolve('app/link'), 'etc/passwd');
       const before = [await checksum(ctx, ['.']), await checksum(ctx, ['app']), await checksum(ctx, ['app/*.sh'])];
@@ -166,4 +167,14 @@ test('hostile and broken contexts are refused', async () => {
   } finally {
     fs.rmSync(tmpDir, { recursive: true, force: true });
   }
+});
+
+test('content digests are BLAKE3 (published test vectors), the same whole or in pieces', () => {
+  assert.equal(contentDigest(Buffer.alloc(0)), 'b3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
+  assert.equal(contentDigest(Buffer.from('abc')), 'b3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
+  const data = Buffer.alloc(3 << 20, 7);
+  const pieces = createContentHash();
+  for (let off = 0; off < data.length; off += 65_537) pieces.update(data.subarray(off, off + 65_537));
+  assert.equal(pieces.digest(), contentDigest(data));
+  assert.notEqual(contentDigest(Buffer.from('abd')), contentDigest(Buffer.from('abc')));
 });
