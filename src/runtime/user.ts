@@ -77,8 +77,8 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
       gid = g.gid;
     }
   }
-  const additionalGids = userName
-    ? [...new Set(groups.filter((g) => g.members.includes(userName!) && g.gid !== gid).map((g) => g.gid))]
-    : [];
-  return { uid, gid, additionalGids };
+  // as dockerd: the primary group is always a supplementary group too (`id` shows `groups=<gid>`), then
+  // the groups that list the user by name
+  const memberOf = userName ? groups.filter((g) => g.members.includes(userName!)).map((g) => g.gid) : [];
+  return { uid, gid, additionalGids: [...new Set([gid, ...memberOf])] };
 }
