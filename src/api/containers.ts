@@ -30,14 +30,21 @@ export function registerContainerRoutes(router: Router, svc: ContainerService): 
     sendJson(response(ctx), 201, result);
   });
 
-  router.get('/containers/json', (ctx) => {
+  router.get('/containers/json', async (ctx) => {
     const filters = parseFilters(ctx.query, LIST_FILTERS);
-    sendJson(response(ctx), 200, svc.list({ all: queryBool(ctx.query, 'all'), limit: queryInt(ctx.query, 'limit'), filters }));
+    const rows = svc.list({ all: queryBool(ctx.query, 'all'), limit: queryInt(ctx.query, 'limit'), filters });
+    sendJson(response(ctx), 200, queryBool(ctx.query, 'size') ? await svc.withSizes(rows) : rows);
   });
 
   // /containers/prune and /containers/{id}/restart are served by api/container-ops.ts
 
-  router.get('/containers/{id}/json', (ctx) => sendJson(response(ctx), 200, svc.inspect(ctx.params.id)));
+  router.get('/containers/{id}/json', async (ctx) => {
+    const view = svc.inspect(ctx.params.id);
+    if (!queryBool(ctx.query, 'size')) return sendJson(response(ctx), 200, view);
+    // unlike the list, inspect -s shows zero sizes too
+    const [sized] = await svc.withSizes([view]);
+    sendJson(response(ctx), 200, { ...sized, SizeRw: sized.SizeRw ?? 0, SizeRootFs: sized.SizeRootFs ?? 0 });
+  });
 
   router.post('/containers/{id}/start', async (ctx) => {
     await svc.start(ctx.params.id);

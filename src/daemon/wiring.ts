@@ -90,7 +90,7 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const router = new Router();
   registerSystemRoutes(router, {
     system, events,
-    diskUsage: async () => ({ ...(await imageService.diskUsage()), Containers: [], Volumes: await volumes.diskUsage(), BuildCache: [] }),
+    diskUsage: async () => ({ ...(await imageService.diskUsage()), Containers: await containers.withSizes(containers.list({ all: true })), Volumes: await volumes.diskUsage(), BuildCache: [] }),
   });
   // push and search live under /images/ too: they go before the image routes' greedy patterns
   registerDistributionRoutes(router, {

@@ -1,6 +1,7 @@
 /** The read-only views of the container service: `ps` rows and `inspect`. */
 import type { ImageStore, LayerStore } from '../image/types';
 import { hasNetworkListFilters, matchesNetworkListFilters } from './container-list-filters';
+import { containerSizes, withSizes, type ContainerSizes } from './container-sizes';
 import type { ContainerResources } from './container-resources';
 import type { ContainerStore, ContainerRecord } from './containers-store';
 import type { ContainerPaths } from './containers-task';
@@ -71,4 +72,12 @@ export function inspectContainer(d: ContainerQueryDeps, c: ContainerRecord) {
   });
   const health = d.health?.(c.id);
   return health ? { ...view, State: { ...view.State, Health: health } } : view;
+}
+
+/** API rows (list, inspect, /system/df) with `SizeRw` and `SizeRootFs` added (`size=1`). */
+export function sizedRows<T extends { Id: string }>(d: ContainerQueryDeps, rows: T[]): Promise<(T & Partial<ContainerSizes>)[]> {
+  return withSizes(rows, async (id) => {
+    const c = d.store.get(id);
+    return c ? containerSizes(c, d.paths.upper(id), d.images) : undefined;
+  });
 }

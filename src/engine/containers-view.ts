@@ -81,10 +81,16 @@ export function inspectView(c: ContainerRecord, paths: { containerDir: string; l
     ExecIDs: null,
     HostConfig: c.hostConfig,
     GraphDriver: { Name: 'overlay2', Data: paths.graphDriver },
-    Mounts: c.mounts,
+    Mounts: byDestination(c.mounts),
     Config: c.config,
     NetworkSettings: networkSettings(c),
   };
+}
+
+/** dockerd lists a container's mounts in the order of their paths in the container. */
+function byDestination<T>(mounts: T[]): T[] {
+  const dest = (m: T) => String((m as { Destination?: string }).Destination ?? '');
+  return [...mounts].sort((a, b) => (dest(a) < dest(b) ? -1 : dest(a) > dest(b) ? 1 : 0));
 }
 
 /** One entry of GET /containers/json. */
@@ -104,7 +110,7 @@ export function summaryView(c: ContainerRecord, imageName: string, now = Date.no
     Status: statusText(c, now),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode },
     NetworkSettings: { Networks: ns.Networks },
-    Mounts: c.mounts,
+    Mounts: byDestination(c.mounts),
   };
 }
 

@@ -14,7 +14,7 @@ import { checkNameFree, draftContainer } from './containers-create';
 import { readLogChunks, type LogsOptions } from './containers-logs';
 import { ContainerStore, type ContainerRecord, type ContainerState } from './containers-store';
 import { ContainerPaths, isMounted, makeContainerDirs, mountRootfs, removeContainerDir, specFor, unmountRootfs } from './containers-task';
-import { inspectContainer, listContainers, type ContainerQueryDeps, type ListOptions } from './containers-query';
+import { inspectContainer, listContainers, sizedRows, type ContainerQueryDeps, type ListOptions } from './containers-query';
 import { nextEvent, waitForContainer, type WaitCondition, type WaitResult } from './containers-wait';
 import type { EventLog } from './events';
 import { reconcileContainers } from './containers-reconcile';
@@ -343,6 +343,11 @@ export class ContainerService {
 
   inspect(ref: string) {
     return inspectContainer(this.queryDeps(), this.get(ref));
+  }
+
+  /** `size=1` of list, inspect and /system/df: the rows with their SizeRw and SizeRootFs */
+  withSizes<T extends { Id: string }>(rows: T[]) {
+    return sizedRows(this.queryDeps(), rows);
   }
 
   private queryDeps(): ContainerQueryDeps {

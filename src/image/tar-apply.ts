@@ -226,6 +226,8 @@ class Applier {
     const abs = this.abs(rel);
     await fs.symlink(h.linkname, abs);
     this.nodes.set(rel, 'symlink');
+    // dockerd's layer sizes count a symlink as the length of its target, so image sizes match its own
+    this.size += Buffer.byteLength(h.linkname);
     await fs.lchown(abs, h.uid, h.gid);
     await fs.lutimes(abs, h.mtime, h.mtime);
     this.recordXattrs(h, rel);

@@ -54,7 +54,7 @@ export interface LayerDraft {
 export interface ApplyResult {
   /** sha256 of the uncompressed tar stream as read. */
   diffId: string;
-  /** Unpacked bytes (sum of regular file sizes). */
+  /** Unpacked bytes: regular files' sizes plus symlinks' target lengths, as dockerd counts. */
   size: number;
 }
 

@@ -67,8 +67,10 @@ const DEVICE_RULES: DeviceRule[] = [
 
 /** The process environment: image/user values, plus PATH, HOSTNAME and (with a TTY) TERM as Docker adds them. */
 export function containerEnv(env: string[], hostname: string, terminal: boolean): string[] {
-  const keys = new Set(env.map((e) => e.split('=', 1)[0]));
-  const out = [...env];
+  // a bare `NAME` (docker run -e NAME with NAME unset in the client) stays in Config.Env but, as with
+  // dockerd, is not passed to the process (runc refuses it)
+  const out = env.filter((e) => e.includes('='));
+  const keys = new Set(out.map((e) => e.split('=', 1)[0]));
   if (!keys.has('PATH')) out.unshift(`PATH=${DEFAULT_PATH}`);
   if (!keys.has('HOSTNAME')) out.push(`HOSTNAME=${hostname}`);
   if (terminal && !keys.has('TERM')) out.push('TERM=xterm');

@@ -1,8 +1,16 @@
 import { lstat, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 
-/** Total bytes of regular files under `dir`, not following symlinks; 0 for a missing dir. */
+/**
+ * Bytes under `dir` as dockerd counts them (container SizeRw, volume sizes, reclaimed space): the sizes of
+ * everything but directories — regular files and the symlinks themselves (their target's length) — each
+ * hard-linked inode once, symlinks not followed; 0 for a missing dir.
+ */
 export async function directorySize(dir: string): Promise<number> {
+  return walk(dir, new Set());
+}
+
+async function walk(dir: string, seen: Set<string>): Promise<number> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -12,8 +20,18 @@ export async function directorySize(dir: string): Promise<number> {
   let total = 0;
   for (const e of entries) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) total += await directorySize(p);
-    else if (e.isFile()) total += (await lstat(p).catch(() => ({ size: 0 }))).size;
+    if (e.isDirectory()) {
+      total += await walk(p, seen);
+      continue;
+    }
+    const st = await lstat(p).catch(() => undefined);
+    if (!st) continue;
+    if (st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    total += st.size;
   }
   return total;
 }

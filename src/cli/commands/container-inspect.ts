@@ -12,9 +12,9 @@ async function inspectContainer(ctx: CommandContext, name: string, size: boolean
 registerInspector({
   type: 'container',
   order: 0,
-  async inspect(ctx, name) {
+  async inspect(ctx, name, opts) {
     try {
-      return await inspectContainer(ctx, name, false);
+      return await inspectContainer(ctx, name, opts.size);
     } catch (err) {
       if (err instanceof ApiError && err.statusCode === 404) return undefined;
       throw err;

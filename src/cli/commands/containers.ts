@@ -1,28 +1,21 @@
-/** Container lifecycle commands: run, create, start, ps, logs, wait, kill, rm (stop and restart: container-ops). */
+/** Container lifecycle commands: run, create, start, logs, wait, kill, rm (ps: container-list; stop and restart: container-ops). */
 import type { Socket } from 'node:net';
 import type { EngineClient } from '../../client/engine-client';
 import { ApiError } from '../../client/transport';
 import { encodeAuthHeader } from '../config-file';
 import { StatusError } from '../errors';
 import type { FlagSpec } from '../flags';
-import { formatterRow, renderRows } from '../formatter';
 import type { CommandContext, CommandDef, ManagementGroup } from '../registry';
-import { ellipsis, humanDuration, truncateId } from '../units';
-import { filtersFromFlags } from '../../client/types';
-import { eachArg, filterFlag, formatOrDefault, fullName, listFormatFlag, parseUserReference } from './common';
+import { eachArg, fullName, parseUserReference } from './common';
 import { familiarString } from '../../image/reference';
 import { FrameDemuxer, pumpAttach } from './container-streams';
 import { showProgress } from './image-transfer';
-import { applyNetVolumeFlags, displayPorts, NET_VOLUME_FLAGS, portCommand } from './run-flags-net';
+import { applyNetVolumeFlags, NET_VOLUME_FLAGS, portCommand } from './run-flags-net';
 import { applyResourceSecurityFlags, RESOURCE_SECURITY_FLAGS } from './run-flags-resources';
 import { applyLifecycleFlags, LIFECYCLE_FLAGS } from './container-ops';
+import { psCommand } from './container-list';
 
 export const containerGroups: ManagementGroup[] = [{ name: 'container', description: 'Manage containers' }];
-
-interface ContainerSummary {
-  Id: string; Names: string[]; Image: string; ImageID: string; Command: string; Created: number;
-  State: string; Status: string; Labels: Record<string, string> | null; Ports: unknown[];
-}
 
 const CREATE_FLAGS: FlagSpec[] = [
   { name: 'env', short: 'e', kind: 'list', description: 'Set environment variables' },
@@ -216,68 +209,6 @@ const start: CommandDef = {
   },
 };
 
-const PS_TABLE = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
-const PS_HEADER: Record<string, string> = {
-  ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Status: 'STATUS',
-  Ports: 'PORTS', Names: 'NAMES', Labels: 'LABELS', State: 'STATE', Size: 'SIZE', Mounts: 'MOUNTS', Networks: 'NETWORKS', LocalVolumes: 'LOCAL VOLUMES',
-};
-
-function psRow(c: ContainerSummary, trunc: boolean, now: number): Record<string, unknown> {
-  const image = c.Image.startsWith('sha256:') && trunc ? truncateId(c.Image) : c.Image;
-  const command = trunc ? ellipsis(c.Command, 20) : c.Command;
-  const ago = Math.max(0, now - c.Created * 1000);
-  return formatterRow({
-    ID: trunc ? truncateId(c.Id) : c.Id,
-    Image: image,
-    Command: `"${command}"`,
-    CreatedAt: new Date(c.Created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
-    RunningFor: `${humanDuration(ago)} ago`,
-    Status: c.Status,
-    State: c.State,
-    Ports: displayPorts(c.Ports),
-    Names: c.Names.map((n) => n.replace(/^\//, '')).join(','),
-    Labels: Object.entries(c.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
-    Size: '0B',
-    Mounts: '',
-    Networks: '',
-    LocalVolumes: '0',
-  }, '*formatter.ContainerContext');
-}
-
-const ps: CommandDef = {
-  paths: [['container', 'ls'], ['container', 'list'], ['container', 'ps'], ['ps']],
-  usage: '[OPTIONS]',
-  description: 'List containers',
-  category: 'common',
-  args: { max: 0 },
-  flags: [
-    { name: 'all', short: 'a', kind: 'bool', description: 'Show all containers (default shows just running)' },
-    filterFlag(),
-    listFormatFlag,
-    { name: 'last', short: 'n', kind: 'int', default: -1, description: 'Show n last created containers (includes all states)' },
-    { name: 'latest', short: 'l', kind: 'bool', description: 'Show the latest created container (includes all states)' },
-    { name: 'no-trunc', kind: 'bool', description: "Don't truncate output" },
-    { name: 'quiet', short: 'q', kind: 'bool', description: 'Only display container IDs' },
-    { name: 'size', short: 's', kind: 'bool', description: 'Display total file sizes' },
-  ],
-  async run(ctx) {
-    const client = await ctx.client();
-    let limit = ctx.flags.isSet('last') ? ctx.flags.int('last') : -1;
-    if (ctx.flags.bool('latest')) limit = 1;
-    const all = ctx.flags.bool('all') || limit > 0;
-    const filters = filtersFromFlags(ctx.flags.list('filter'));
-    const list = await client.json<ContainerSummary[]>({
-      path: '/containers/json',
-      query: { all, limit: limit > 0 ? limit : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined },
-    });
-    const trunc = !ctx.flags.bool('no-trunc');
-    const source = formatOrDefault(ctx.flags.string('format'), (ctx.config().file.psFormat as string | undefined) || 'table');
-    const format = ctx.flags.bool('quiet') ? '{{.ID}}' : source === 'table' ? PS_TABLE : source;
-    const now = Date.now();
-    ctx.out(renderRows(format, list.map((c) => psRow(c, trunc, now)), PS_HEADER));
-  },
-};
-
 const logs: CommandDef = {
   paths: [['container', 'logs'], ['logs']],
   usage: '[OPTIONS] CONTAINER',
@@ -363,4 +294,4 @@ const rm: CommandDef = {
   },
 };
 
-export const containerCommands: CommandDef[] = [run, create, start, ps, logs, wait, kill, rm, portCommand];
+export const containerCommands: CommandDef[] = [run, create, start, psCommand, logs, wait, kill, rm, portCommand];

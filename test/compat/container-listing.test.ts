@@ -1,0 +1,117 @@
+/**
+ * The real docker CLI (v28) against berthd for what `ps` and `system df` show about containers: sizes
+ * (`ps -s`, `inspect -s`, `system df`), the Mounts / Networks / LocalVolumes columns, image sizes counted
+ * as dockerd counts them, and `-e NAME` for a variable the client does not have. Expected values were taken
+ * from dockerd 20.10 running the same commands.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { TarReader } from '../../src/image/tar-reader';
+import { dockerCli, DOCKER_CLI, ok, run, type BoundCli } from '../helpers/cli';
+import { startBerthd, type Berthd } from '../helpers/daemon';
+import { seedImages, startRegistry, type Registry } from '../helpers/registry';
+
+const skip = process.getuid?.() !== 0 ? 'needs root' : !fs.existsSync(DOCKER_CLI) ? `no docker CLI at ${DOCKER_CLI}` : false;
+
+/** Regular files' sizes plus symlink target lengths over an image's layer tars, from `docker save`. */
+async function layerBytes(saved: string): Promise<number> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-listing-save-'));
+  try {
+    ok(await run('tar', ['-xf', saved, '-C', dir], { env: process.env }), 'untar the saved image');
+    const index = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { Layers: string[] }[];
+    let total = 0;
+    for (const layer of index[0].Layers) {
+      const file = path.join(dir, layer);
+      const gz = fs.readFileSync(file).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]));
+      const stream = gz ? fs.createReadStream(file).pipe(createGunzip()) : fs.createReadStream(file);
+      const reader = new TarReader(Readable.from(stream));
+      for (let h = await reader.next(); h; h = await reader.next()) {
+        if (h.type === 'file') total += h.size;
+        else if (h.type === 'symlink') total += Buffer.byteLength(h.linkname);
+      }
+    }
+    return total;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('docker CLI: container sizes and listing columns against berthd', { skip, timeout: 300_000 }, () => {
+  let reg: Registry;
+  let daemon: Berthd;
+  let docker: BoundCli;
+  let bindDir: string;
+
+  before(async () => {
+    reg = await startRegistry();
+    await seedImages(reg, ['busybox']);
+    daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host] });
+    docker = dockerCli(daemon);
+    ok(await docker(['pull', 'busybox']), 'docker pull busybox');
+    bindDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-listing-bind-long-name-'));
+  });
+
+  after(async () => {
+    await docker(['rm', '-f', '-v', 'ls-sized', 'ls-env']).catch(() => undefined);
+    await docker(['volume', 'rm', 'listing-volume-with-a-long-name']).catch(() => undefined);
+    await daemon?.stop();
+    await reg?.stop();
+    fs.rmSync(bindDir, { recursive: true, force: true });
+  });
+
+  test('an image is as big as its files plus its symlinks\' targets, as dockerd counts', async () => {
+    const saved = path.join(daemon.dir, 'busybox.tar');
+    ok(await docker(['save', '-o', saved, 'busybox']), 'docker save');
+    const expected = await layerBytes(saved);
+    assert.ok(expected > 1_000_000, `busybox layers hold ${expected} bytes`);
+    assert.equal(Number(ok(await docker(['image', 'inspect', '-f', '{{.Size}}', 'busybox'])).trim()), expected);
+  });
+
+  test('ps -s, inspect -s and system df report what the container wrote, over its image', async () => {
+    const imageSize = Number(ok(await docker(['image', 'inspect', '-f', '{{.Size}}', 'busybox'])).trim());
+    ok(await docker(['volume', 'create', 'listing-volume-with-a-long-name']));
+    ok(await docker(['run', '-d', '--name', 'ls-sized', '--network', 'none',
+      '-v', 'listing-volume-with-a-long-name:/data', '-v', `${bindDir}:/b`, '-v', '/anon',
+      'busybox', 'sh', '-c', 'head -c 3000 /dev/zero > /f; ln -s /etc/passwd /l; touch /ready; sleep 300']));
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && (await docker(['exec', 'ls-sized', 'test', '-e', '/ready'])).code !== 0) await new Promise((r) => setTimeout(r, 100));
+
+    // upper dir: /f (3000), the /l symlink (11), /ready (0)
+    const rw = 3000 + '/etc/passwd'.length;
+    assert.equal(ok(await docker(['inspect', '-s', '-f', '{{.SizeRw}} {{.SizeRootFs}}', 'ls-sized'])).trim(), `${rw} ${imageSize + rw}`);
+    const table = ok(await docker(['ps', '-s'])).split('\n');
+    assert.match(table[0], /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES\s+SIZE$/);
+    const virtual = (imageSize + rw) / 1e6;
+    assert.match(table[1], new RegExp(`ls-sized\\s+3.01kB \\(virtual ${virtual.toFixed(virtual < 10 ? 2 : 1)}MB\\)$`));
+    assert.equal(ok(await docker(['ps', '--format', '{{.Size}}'])).trim(), `3.01kB (virtual ${virtual.toFixed(virtual < 10 ? 2 : 1)}MB)`);
+    // without -s nor .Size in the format, sizes are not measured
+    assert.doesNotMatch(ok(await docker(['ps'])), /SIZE|virtual/);
+
+    // mounts in the order of their container paths, names (or sources) cut to 15 characters
+    const anon = ok(await docker(['inspect', '-f', '{{range .Mounts}}{{if eq .Destination "/anon"}}{{.Name}}{{end}}{{end}}', 'ls-sized'])).trim();
+    assert.match(anon, /^[0-9a-f]{64}$/);
+    const row = ok(await docker(['ps', '--format', '{{.Mounts}}|{{.Networks}}|{{.LocalVolumes}}'])).trim();
+    assert.equal(row, `${anon.slice(0, 14)}…,${bindDir.slice(0, 14)}…,listing-volume…|none|2`);
+    assert.equal(ok(await docker(['ps', '--no-trunc', '--format', '{{.Mounts}}'])).trim(), `${anon},${bindDir},listing-volume-with-a-long-name`);
+
+    const df = ok(await docker(['system', 'df'])).split('\n').find((l) => l.startsWith('Containers'));
+    assert.match(df ?? '', /^Containers\s+1\s+1\s+3.011kB\s+0B \(0%\)$/);
+    const dfv = ok(await docker(['system', 'df', '-v', '--format', '{{json .Containers}}']));
+    const listed = JSON.parse(dfv) as { Names: string; Size: string; LocalVolumes: string }[];
+    assert.deepEqual(listed.map((c) => [c.Names, c.Size, c.LocalVolumes]), [['ls-sized', '3.01kB', '2']]);
+  });
+
+  test('-e NAME for a variable the client lacks is kept in the config and left out of the process', async () => {
+    const env = { ...daemon.env, BERTH_LISTING_UNSET: undefined };
+    ok(await docker(['create', '--name', 'ls-env', '-e', 'BERTH_LISTING_UNSET', '-e', 'SET_ONE=1', 'busybox', 'env'], { env }));
+    assert.match(ok(await docker(['inspect', '-f', '{{json .Config.Env}}', 'ls-env'])), /"BERTH_LISTING_UNSET"/);
+    const out = ok(await docker(['start', '-a', 'ls-env']), 'start -a');
+    assert.match(out, /^SET_ONE=1$/m);
+    assert.doesNotMatch(out, /BERTH_LISTING_UNSET/);
+  });
+});
