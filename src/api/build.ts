@@ -90,14 +90,14 @@ export function registerBuildRoutes(router: Router, builder: Builder): void {
     const abort = new AbortController();
     res.on('close', () => { if (!res.writableFinished) abort.abort(new Error('client disconnected')); });
     opts.signal = abort.signal;
+    // the response starts with the first message: as with dockerd, an error before any output (a malformed
+    // body, a Dockerfile parse error, an unknown target) is a plain HTTP error the CLI prints as such
     const stream = new JsonStream(res);
-    // the raw path starts the response with the first message, so a malformed body can still be a plain 400
-    if (!raw) stream.start();
     try {
       await builder.build(body, opts, (m) => stream.write(m));
     } catch (err) {
       body.resume();
-      if (!stream.started && body.destroyed && !body.readableEnded) {
+      if (!stream.started) {
         sendError(res, err);
         return;
       }

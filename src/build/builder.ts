@@ -153,15 +153,6 @@ export class Builder {
     const plan = parseBuildPlan(context.dockerfile);
     s.escape = plan.escape;
     for (const w of plan.warnings) s.out(`${w}\n`);
-    for (const meta of plan.metaArgs) {
-      for (const a of meta.args) {
-        s.declaredArgs.add(a.name);
-        const given = s.buildArgs.get(a.name);
-        const value = given !== undefined && given !== null ? given
-          : a.value !== undefined ? expandWord(a.value, (n) => s.metaArgs.get(n), plan.escape) : undefined;
-        s.metaArgs.set(a.name, value);
-      }
-    }
     let last = plan.stages.length - 1;
     if (opts.target) {
       last = plan.stages.findIndex((st) => st.name === opts.target!.toLowerCase());
@@ -169,8 +160,19 @@ export class Builder {
     }
     const stages = plan.stages.slice(0, last + 1);
     const extra: Instruction[] = opts.labels && Object.keys(opts.labels).length ? [parseInstructionText(labelInstruction(opts.labels))] : [];
-    const total = stages.reduce((n, st) => n + 1 + st.instructions.length, 0) + extra.length;
+    // as the classic builder: each ARG before the first FROM is a step of its own (it prints no ID)
+    const total = plan.metaArgs.length + stages.reduce((n, st) => n + 1 + st.instructions.length, 0) + extra.length;
     let n = 0;
+    for (const meta of plan.metaArgs) {
+      s.out(`Step ${++n}/${total} : ${meta.node.original}\n`);
+      for (const a of meta.args) {
+        s.declaredArgs.add(a.name);
+        const given = s.buildArgs.get(a.name);
+        const value = given !== undefined && given !== null ? given
+          : a.value !== undefined ? expandWord(a.value, (name) => s.metaArgs.get(name), plan.escape) : undefined;
+        s.metaArgs.set(a.name, value);
+      }
+    }
     let state: StageState | undefined;
     for (const stage of stages) {
       s.out(`Step ${++n}/${total} : ${stage.from.node.original}\n`);

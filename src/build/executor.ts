@@ -256,11 +256,12 @@ async function runStep(s: BuildSession, st: StageState, instr: RunInstr): Promis
     const runner = s.deps.runStep;
     if (!runner) throw unavailable('RUN is not available: no container runtime');
     const cfg = st.config.config ?? {};
+    let containerId = '';
     const result = await runner.run({
       imageConfig: st.config, parentChainId: st.layers[st.layers.length - 1] ?? null, cmd,
       env: [...env, ...argEnv, ...proxies], user: cfg.User ?? '', workdir: cfg.WorkingDir ?? '', shell,
       network: s.opts.network ?? '', signal: s.opts.signal,
-      onStarted: (id) => s.out(` ---> Running in ${shortId(id)}\n`),
+      onStarted: (id) => { containerId = id; s.out(` ---> Running in ${shortId(id)}\n`); },
       onOutput: (chunk) => s.out(chunk.toString('utf8')),
     });
     let layer: LayerInfo | undefined;
@@ -286,6 +287,7 @@ async function runStep(s: BuildSession, st: StageState, instr: RunInstr): Promis
     } finally {
       await result.cleanup?.().catch((err) => s.deps.log.warn('RUN cleanup failed', { error: String(err) }));
     }
+    if (containerId) s.out(`Removing intermediate container ${shortId(containerId)}\n`);
     const createdBy = argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ${cmd.join(' ')}` : cmd.join(' ');
     return { config: cloneConfig(st.config), layer, createdBy };
   });

@@ -99,7 +99,7 @@ test('RUN through the runner seam: layers, cache, build args, exit codes', async
   assert.ok(requests[0].env.includes('A=1') && requests[0].env.includes('GREETING=hi'));
   assert.equal(requests[0].workdir, '/w');
   assert.ok(requests[1].parentChainId, 'RUN stands on the layers before it');
-  assert.match(out.text, / ---> Running in ffffffffffff\nran: write hello.txt hi\n ---> [0-9a-f]{12}\n/);
+  assert.match(out.text, / ---> Running in ffffffffffff\nran: write hello.txt hi\nRemoving intermediate container ffffffffffff\n ---> [0-9a-f]{12}\n/);
   const img = fx.images.get(out.id!)!;
   assert.equal(img.config.rootfs.diff_ids.length, 2, 'WORKDIR and the first RUN add layers; RUN with no changes does not');
   assert.equal((await fx.rootfs(out.id!).readFile('hello.txt'))?.toString(), 'hi');
