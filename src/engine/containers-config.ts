@@ -3,6 +3,7 @@ import type { ImageRecord } from '../image/types';
 import { validateResources, withResourceDefaults, type ResourceHostConfig } from '../runtime/resources';
 import { validateSecurity, type SecurityHostConfig } from '../runtime/security';
 import type { ContainerConfigRecord, HostConfigRecord } from './containers-store';
+import { normalizeSignal } from './containers-signal';
 
 /** POST /containers/create body (the parts berth reads; unknown keys are kept in the record). */
 export interface CreateRequest {
@@ -92,6 +93,7 @@ export function mergeConfig(req: CreateRequest, image: ImageRecord, id: string, 
   const ports = { ...(img.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) };
   if (Object.keys(ports).length) config.ExposedPorts = ports;
   else delete config.ExposedPorts;
+  if (req.StopSignal) normalizeSignal(req.StopSignal);
   const stopSignal = req.StopSignal || img.StopSignal;
   if (stopSignal) config.StopSignal = stopSignal;
   return config;

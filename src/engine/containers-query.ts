@@ -30,7 +30,8 @@ const isUp = (c: ContainerRecord) => c.state.status === 'running' || c.state.sta
 export function listContainers(d: ContainerQueryDeps, opts: ListOptions = {}) {
   const filters = opts.filters ?? new Map<string, string[]>();
   let rows = d.store.list();
-  if (!opts.all && !filters.has('status') && !filters.has('exited')) rows = rows.filter((c) => isUp(c));
+  // as dockerd: a limit (ps -n, ps -l) counts stopped containers too
+  if (!opts.all && !(opts.limit && opts.limit > 0) && !filters.has('status') && !filters.has('exited')) rows = rows.filter((c) => isUp(c));
   rows = rows.filter((c) => matchesFilters(c, filters, {
     resolveImage: (r) => d.images.resolve(r)?.id,
     find: (r) => { const f = d.store.find(r); return f === 'ambiguous' ? undefined : f; },

@@ -4,6 +4,7 @@
  * files alike. Validation follows dockerd's create-time checks and wording.
  */
 import { access } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { invalidArgument } from '../errors';
 
 export interface ResourceHostConfig {
@@ -54,7 +55,10 @@ export function validateResources(h: ResourceHostConfig): void {
   if (n(h.NanoCpus) > 0 && (n(h.CpuQuota) > 0 || n(h.CpuPeriod) > 0)) {
     throw invalidArgument('Conflicting options: Nano CPUs and CPU Period cannot both be set');
   }
-  if (n(h.NanoCpus) < 0) throw invalidArgument('Range of CPUs is from 0.01 to the number of CPUs available');
+  const cpus = availableParallelism();
+  if (n(h.NanoCpus) < 0 || n(h.NanoCpus) > cpus * 1e9) {
+    throw invalidArgument(`Range of CPUs is from 0.01 to ${cpus}.00, as there are only ${cpus} CPUs available`);
+  }
   if (n(h.CpuPeriod) !== 0 && (n(h.CpuPeriod) < 1000 || n(h.CpuPeriod) > 1_000_000)) {
     throw invalidArgument('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
   }

@@ -114,4 +114,21 @@ describe('docker CLI: container sizes and listing columns against berthd', { ski
     assert.match(out, /^SET_ONE=1$/m);
     assert.doesNotMatch(out, /BERTH_LISTING_UNSET/);
   });
+
+  test('ps -n and -l count stopped containers, as with dockerd', async () => {
+    assert.equal(ok(await docker(['ps', '-l', '--format', '{{.Names}}'])).trim(), 'ls-env');
+    assert.equal(ok(await docker(['ps', '-n', '2', '--format', '{{.Names}}'])).trim(), 'ls-env\nls-sized');
+    assert.equal(ok(await docker(['ps', '--format', '{{.Names}}'])).trim(), 'ls-sized');
+  });
+
+  test('create refuses an unknown stop signal and more CPUs than the host has, in dockerd\'s words', async () => {
+    const sig = await docker(['create', '--stop-signal', 'BOGUS', 'busybox']);
+    assert.equal(sig.code, 1);
+    assert.match(sig.stderr, /Error response from daemon: Invalid signal: BOGUS/);
+    const cpus = os.availableParallelism();
+    const many = await docker(['create', '--cpus', String(cpus + 1), 'busybox']);
+    assert.equal(many.code, 1);
+    assert.match(many.stderr, new RegExp(`Range of CPUs is from 0.01 to ${cpus}.00, as there are only ${cpus} CPUs available`));
+    assert.equal(ok(await docker(['ps', '-a', '-q'])).trim().split('\n').length, 2, 'nothing was created');
+  });
 });
