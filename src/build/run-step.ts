@@ -17,6 +17,7 @@ import type { LayerStore } from '../image/types';
 import { removeCgroup } from '../runtime/cgroups';
 import { writeEtcFiles } from '../runtime/etc-files';
 import { buildSpec, containerEnv } from '../runtime/oci-spec';
+import { initLayer } from '../runtime/init-layer';
 import { mountOverlay, unmountIfMounted } from '../runtime/rootfs';
 import { RuncClient } from '../runtime/runc';
 import { resolveUser } from '../runtime/user';
@@ -33,16 +34,6 @@ export interface ContainerRunStepDeps {
 }
 
 export const BUILD_CGROUP_PARENT = '/berth-build';
-
-/**
- * dockerd's "init layer": the mount points runc needs, as the top lower dir, so that making them never
- * puts /etc, /dev, /proc or /sys into the step's upper dir (and so into its layer).
- */
-async function makeInitDir(dir: string): Promise<void> {
-  await fs.mkdir(path.join(dir, 'etc'), { recursive: true, mode: 0o755 });
-  for (const d of ['dev', 'proc', 'sys']) await fs.mkdir(path.join(dir, d), { mode: 0o755 });
-  for (const f of ['hostname', 'hosts', 'resolv.conf']) await fs.writeFile(path.join(dir, 'etc', f), '', { mode: 0o644 });
-}
 
 /** The parent group goes when no other step is using it (rmdir of a cgroup with children fails). */
 async function removeBuildCgroupParent(): Promise<void> {
@@ -93,11 +84,11 @@ export class ContainerRunStep implements RunStepRunner {
     try {
       await fs.mkdir(this.runc.stateRoot, { recursive: true, mode: 0o700 });
       await Promise.all(['upper', 'work', 'rootfs'].map((d) => fs.mkdir(path.join(dir, d), { recursive: true })));
-      const init = path.join(dir, 'init');
-      await makeInitDir(init);
-      // the layers' short links are relative to the overlay root, which is the mount's cwd
-      const lower = req.parentChainId ? `${init}:${this.d.layers.lowerOption(req.parentChainId)}` : init;
+      // the init layer keeps the runtime's mount points out of the step's layer; it and the layers' short
+      // links are relative to the overlay root, which is the mount's cwd
       const cwd = path.join(this.d.dataRoot, 'overlay');
+      const init = path.relative(cwd, await initLayer(this.d.dataRoot));
+      const lower = req.parentChainId ? `${init}:${this.d.layers.lowerOption(req.parentChainId)}` : init;
       await mountOverlay({ lower, upper, work: path.join(dir, 'work'), target: rootfs, cwd });
 
       const user = await resolveUser(rootfs, req.user);

@@ -1,4 +1,5 @@
 /** The read-only views of the container service: `ps` rows and `inspect`. */
+import * as path from 'node:path';
 import type { ImageStore, LayerStore } from '../image/types';
 import { hasNetworkListFilters, matchesNetworkListFilters } from './container-list-filters';
 import { containerSizes, withSizes, type ContainerSizes } from './container-sizes';
@@ -65,7 +66,8 @@ function imageName(d: ContainerQueryDeps, c: ContainerRecord, resolved: Map<stri
 export function inspectContainer(d: ContainerQueryDeps, c: ContainerRecord) {
   const { paths } = d;
   const image = d.images.get(c.imageId);
-  const lower = image && image.layers.length ? d.layers.lowerDirs(image.layers[image.layers.length - 1]).join(':') : '';
+  const imageDirs = image && image.layers.length ? d.layers.lowerDirs(image.layers[image.layers.length - 1]) : [];
+  const lower = [path.join(paths.dataRoot, 'init'), ...imageDirs].join(':');
   const view = inspectView(d.resources.view(c).record, {
     containerDir: paths.dir(c.id),
     logPath: paths.log(c.id),

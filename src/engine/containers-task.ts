@@ -2,6 +2,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { LayerStore } from '../image/types';
 import { writeEtcFiles } from '../runtime/etc-files';
+import { initLayer } from '../runtime/init-layer';
 import { buildSpec, containerEnv } from '../runtime/oci-spec';
 import { isMounted, mountOverlay, unmountIfMounted } from '../runtime/rootfs';
 import { resolveUser } from '../runtime/user';
@@ -15,8 +16,7 @@ import type { ContainerRecord } from './containers-store';
  *
  *   <data-root>/containers/<id>/
  *   ├── upper/ work/     overlay upper and work dirs (the container's own layer)
- *   ├── rootfs/          overlay mount point while the container runs
- *   ├── empty/           lowerdir for images without layers
+ *   ├── rootfs/          overlay mount point while the container runs (lower: <data-root>/init, then the image)
  *   ├── hostname hosts resolv.conf   bind-mounted at /etc
  *   ├── ctr.log          k8s-file log written by conmon
  *   ├── conmon.pid exit oom          conmon's persist files
@@ -28,7 +28,6 @@ export class ContainerPaths {
   upper(id: string) { return path.join(this.dir(id), 'upper'); }
   work(id: string) { return path.join(this.dir(id), 'work'); }
   rootfs(id: string) { return path.join(this.dir(id), 'rootfs'); }
-  empty(id: string) { return path.join(this.dir(id), 'empty'); }
   bundle(id: string) { return path.join(this.dir(id), 'bundle'); }
   log(id: string) { return path.join(this.dir(id), 'ctr.log'); }
 }
@@ -39,17 +38,16 @@ export async function makeContainerDirs(p: ContainerPaths, id: string): Promise<
   await Promise.all([p.upper(id), p.work(id), p.rootfs(id), p.bundle(id)].map((d) => mkdir(d, { recursive: true })));
 }
 
-/** lowerdir option and the cwd it is relative to. */
-export async function lowerFor(layers: LayerStore, p: ContainerPaths, id: string, chain: string[]): Promise<{ lower: string; cwd: string }> {
-  if (chain.length === 0) {
-    await mkdir(p.empty(id), { recursive: true });
-    return { lower: p.empty(id), cwd: p.dir(id) };
-  }
-  return { lower: layers.lowerOption(chain[chain.length - 1]), cwd: layers.root };
+/** lowerdir option (the shared init layer above the image's layers) and the cwd it is relative to. */
+export async function lowerFor(layers: LayerStore, p: ContainerPaths, chain: string[]): Promise<{ lower: string; cwd: string }> {
+  // relative to the overlay root, where the layers' short links are: the option stays short
+  const init = path.relative(layers.root, await initLayer(p.dataRoot));
+  if (chain.length === 0) return { lower: init, cwd: layers.root };
+  return { lower: `${init}:${layers.lowerOption(chain[chain.length - 1])}`, cwd: layers.root };
 }
 
 export async function mountRootfs(layers: LayerStore, p: ContainerPaths, c: ContainerRecord, chain: string[]): Promise<void> {
-  const { lower, cwd } = await lowerFor(layers, p, c.id, chain);
+  const { lower, cwd } = await lowerFor(layers, p, chain);
   await mountOverlay({ lower, upper: p.upper(c.id), work: p.work(c.id), target: p.rootfs(c.id), cwd });
 }
 

@@ -148,8 +148,29 @@ describe('docker cp, diff, export and commit against berthd', { skip, timeout: 3
     assert.ok(names.includes('bin/busybox'), names.slice(0, 20).join('\n'));
     assert.ok(names.includes('tmp/x'));
     assert.ok(!names.includes('bin/vi'), 'a deleted file is not exported');
+    // dockerd's init layer is part of the merged root: /.dockerenv, /etc/mtab and the runtime's mount points
+    for (const n of ['.dockerenv', 'etc/mtab', 'etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'dev/console', 'dev/pts/', 'dev/shm/']) {
+      assert.ok(names.includes(n), `${n} exported`);
+    }
     assert.ok(names.every((n) => !n.startsWith('/') && !n.startsWith('../')));
     assert.deepEqual(await strayMounts(docker, daemon.dataRoot), []);
+  });
+
+  test('a container sees /.dockerenv and /etc/mtab as with dockerd; they are in no container layer', async () => {
+    const ls = ok(await docker(['run', '--name', 'cfs-init', 'busybox', 'sh', '-c', 'ls -l /.dockerenv /etc/mtab; wc -l < /etc/mtab']));
+    assert.match(ls, /^-rwxr-xr-x\s+1 root\s+root\s+0 .* \/\.dockerenv$/m);
+    assert.match(ls, /^lrwxrwxrwx\s+1 root\s+root\s+12 .* \/etc\/mtab -> \/proc\/mounts$/m);
+    assert.ok(Number(ls.trim().split('\n').pop()) > 5, 'mtab lists the mounts');
+    assert.equal(ok(await docker(['diff', 'cfs-init'])), '', 'nothing in the container layer');
+    ok(await docker(['commit', 'cfs-init', 'cfs-init-img']));
+    const saved = path.join(tmp, 'init-img.tar');
+    ok(await docker(['save', '-o', saved, 'cfs-init-img']));
+    const manifest = JSON.parse(execFileSync('tar', ['-xOf', saved, 'manifest.json'], { encoding: 'utf8' })) as { Layers: string[] }[];
+    const top = manifest[0].Layers[manifest[0].Layers.length - 1];
+    const committed = execFileSync('sh', ['-c', `tar -xOf "$0" "$1" | tar -tf -`, saved, top], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    assert.ok(!committed.some((n) => /^(\.\/)?(\.dockerenv|etc\/mtab|etc\/hosts)$/.test(n)), `committed layer: ${committed.join(' ')}`);
+    ok(await docker(['rm', 'cfs-init']));
+    ok(await docker(['rmi', 'cfs-init-img']));
   });
 
   test('docker commit -c CMD -m: the new image runs the command and history shows the message', async () => {
