@@ -26,7 +26,7 @@ export function registerContainerRoutes(router: Router, svc: ContainerService): 
   router.post('/containers/create', async (ctx) => {
     const body = await readJson<CreateRequest>(ctx.req);
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidArgument('config cannot be empty in order to create a container');
-    const result = await svc.create(body, ctx.query.get('name') ?? undefined);
+    const result = await svc.create(body, ctx.query.get('name') ?? undefined, ctx.query.get('platform') || undefined);
     sendJson(response(ctx), 201, result);
   });
 
@@ -198,6 +198,12 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
       output.flush();
       if (ctx.upgrade) socket.end();
       else ctx.res?.end();
+    },
+    // the raw fd of the hijacked connection, once the 101 header has left (engine/containers-attach.ts)
+    directFd() {
+      const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
+      if (!ctx.upgrade || tty || socket.destroyed || socket.writableLength > 0 || typeof fd !== 'number' || fd < 0) return undefined;
+      return fd;
     },
   });
   if (!ctx.upgrade) return;

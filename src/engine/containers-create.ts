@@ -1,6 +1,7 @@
 import { conflict, invalidArgument, notFound } from '../errors';
 import { familiarString, parseWithDefaultTag } from '../image/reference';
 import type { ImageStore } from '../image/types';
+import { formatPlatform, parsePlatform, platformScore } from '../registry/manifest';
 import { newId } from '../util/ids';
 import { mergeConfig, normalizeHostConfig, validateName, type CreateRequest } from './containers-config';
 import { ZERO_TIME, type ContainerRecord, type ContainerStore } from './containers-store';
@@ -16,15 +17,25 @@ export function checkNameFree(store: ContainerStore, name: string): void {
   if (holder && holder !== 'ambiguous' && holder.name === name) throw nameConflict(name, holder.id);
 }
 
-/** The record of a new container (not stored yet): its image resolved, its name checked or generated. */
-export function draftContainer(req: CreateRequest, name: string | undefined, images: ImageStore, store: ContainerStore): ContainerRecord {
+/**
+ * The record of a new container (not stored yet): its image resolved, its name checked or generated.
+ * `platform` (docker run --platform): a local image of another platform is "not found", as with dockerd, so
+ * the client pulls the wanted one.
+ */
+export function draftContainer(req: CreateRequest, name: string | undefined, images: ImageStore, store: ContainerStore, platform?: string): ContainerRecord {
   const ref = req.Image ?? '';
   if (!ref) throw invalidArgument('config cannot be empty in order to create a container');
+  const wanted = platform ? parsePlatform(platform) : undefined;
   const image = images.resolve(ref);
-  if (!image) {
-    let shown = ref;
-    try { shown = familiarString(parseWithDefaultTag(ref)); } catch { /* keep as typed */ }
-    throw notFound(`No such image: ${shown}`);
+  let shown = ref;
+  try { shown = familiarString(parseWithDefaultTag(ref)); } catch { /* keep as typed */ }
+  if (!image) throw notFound(`No such image: ${shown}`);
+  if (wanted) {
+    const { os, architecture, variant } = image.config;
+    const actual = { os, architecture, ...(variant ? { variant } : {}) };
+    if (platformScore(wanted, actual) === 0) {
+      throw notFound(`image with reference ${shown} was found but its platform (${formatPlatform(actual)}) does not match the specified platform (${formatPlatform(wanted)})`);
+    }
   }
   const id = newId();
   let finalName: string;

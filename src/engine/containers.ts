@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { logRotation } from '../runtime/log-rotation';
 import { mkdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -145,9 +146,9 @@ export class ContainerService {
     return { total: all.length, running, paused, stopped: all.length - running - paused };
   }
 
-  async create(req: CreateRequest, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+  async create(req: CreateRequest, name?: string, platform?: string): Promise<{ Id: string; Warnings: string[] }> {
     await this.init();
-    const record = draftContainer(req, name, this.d.images, this.store);
+    const record = draftContainer(req, name, this.d.images, this.store, platform);
     const { id } = record;
     await this.resources.prepare(record, req);
     await makeContainerDirs(this.paths, id);
@@ -185,6 +186,7 @@ export class ContainerService {
         const { pid } = await this.runtime.create({
           id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: this.paths.log(id),
           spec, tty: c.config.Tty, openStdin: c.config.OpenStdin, stdinOnce: c.config.StdinOnce,
+          ...logRotation(c.hostConfig.LogConfig),
         });
         this.store.setState(id, { ...c.state, status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt: now() });
         await this.attaches.connectPending(id, () => this.runtime.attach(id));

@@ -121,6 +121,19 @@ describe('docker CLI: container sizes and listing columns against berthd', { ski
     assert.equal(ok(await docker(['ps', '--format', '{{.Names}}'])).trim(), 'ls-sized');
   });
 
+  test('run --platform pulls the other variant when the local image is of another platform, as dockerd does', async () => {
+    const arm = await docker(['run', '--rm', '--platform', 'linux/arm64', 'busybox', 'uname', '-m']);
+    assert.match(arm.stderr, /Unable to find image 'busybox:latest' locally/);
+    assert.match(arm.stderr, /exec format error/, 'the arm64 busybox cannot run on this host');
+    assert.equal(ok(await docker(['image', 'inspect', '-f', '{{.Architecture}}', 'busybox'])).trim(), 'arm64');
+    const none = await docker(['run', '--rm', '--platform', 'linux/s390x', 'busybox', 'true']);
+    assert.equal(none.code, 125);
+    assert.match(none.stderr, /no matching manifest for linux\/s390x in the manifest list entries/);
+    const back = await docker(['run', '--rm', '--platform', 'linux/amd64', 'busybox', 'uname', '-m']);
+    assert.equal(back.stdout, 'x86_64\n', back.stderr);
+    assert.equal(ok(await docker(['run', '--rm', 'busybox', 'uname', '-m'])), 'x86_64\n');
+  });
+
   test('create refuses an unknown stop signal and more CPUs than the host has, in dockerd\'s words', async () => {
     const sig = await docker(['create', '--stop-signal', 'BOGUS', 'busybox']);
     assert.equal(sig.code, 1);

@@ -30,6 +30,8 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'workdir', short: 'w', kind: 'string', description: 'Working directory inside the container' },
   { name: 'stop-signal', kind: 'string', description: 'Signal to stop the container' },
   { name: 'stop-timeout', kind: 'int', description: 'Timeout (in seconds) to stop a container' },
+  { name: 'platform', kind: 'string', description: 'Set platform if server is multi-platform capable' },
+  { name: 'pull', kind: 'string', default: 'missing', description: 'Pull image before running ("always", "missing", "never")' },
   ...NET_VOLUME_FLAGS,
   ...RESOURCE_SECURITY_FLAGS,
   ...LIFECYCLE_FLAGS,
@@ -76,21 +78,34 @@ function createBody(ctx: CommandContext, attach: boolean): Record<string, unknow
   return body;
 }
 
-/** create, pulling the image once when the daemon does not have it (as `docker run` and `docker create` do). */
+const PULL_POLICIES = ['always', 'missing', 'never'];
+
+/**
+ * create, pulling the image as `docker run` and `docker create` do: once when the daemon does not have it
+ * (or has it for another platform than --platform), first with --pull always, never with --pull never.
+ */
 async function createContainer(ctx: CommandContext, client: EngineClient, body: Record<string, unknown>): Promise<string> {
+  const policy = ctx.flags.string('pull') || 'missing';
+  if (!PULL_POLICIES.includes(policy)) throw new StatusError(125, `invalid pull option: '${policy}': must be one of "always", "missing" or "never"`);
   await applyResourceSecurityFlags(ctx.flags, body);
-  const create = () => client.json<{ Id: string; Warnings?: string[] }>({ method: 'POST', path: '/containers/create', query: { name: ctx.flags.string('name') || undefined }, body });
+  const platform = ctx.flags.string('platform') || process.env.DOCKER_DEFAULT_PLATFORM || undefined;
+  const create = () => client.json<{ Id: string; Warnings?: string[] }>({ method: 'POST', path: '/containers/create', query: { name: ctx.flags.string('name') || undefined, platform }, body });
+  const ref = parseUserReference(String(body.Image));
+  if (!ref.tag && !ref.digest) ref.tag = 'latest';
+  const pull = async () => {
+    const auth = await ctx.config().authConfig(ref.domain);
+    const messages = client.pullImage({ fromImage: fullName(ref), tag: ref.digest ?? ref.tag, registryAuth: encodeAuthHeader(auth), platform });
+    await showProgress({ ...ctx, out: ctx.err, stdout: ctx.stderr as CommandContext['stdout'] }, messages);
+  };
+  if (policy === 'always') await pull();
   let res: { Id: string; Warnings?: string[] };
   try {
     res = await create();
   } catch (err) {
-    if (!(err instanceof ApiError && err.statusCode === 404 && /No such image/.test(err.message))) throw err;
-    const ref = parseUserReference(String(body.Image));
-    if (!ref.tag && !ref.digest) ref.tag = 'latest';
+    const missing = err instanceof ApiError && err.statusCode === 404 && /No such image|does not match the specified platform/.test(err.message);
+    if (!missing || policy !== 'missing') throw err;
     ctx.err(`Unable to find image '${familiarString(ref)}' locally\n`);
-    const auth = await ctx.config().authConfig(ref.domain);
-    const messages = client.pullImage({ fromImage: fullName(ref), tag: ref.digest ?? ref.tag, registryAuth: encodeAuthHeader(auth) });
-    await showProgress({ ...ctx, out: ctx.err, stdout: ctx.stderr as CommandContext['stdout'] }, messages);
+    await pull();
     res = await create();
   }
   for (const w of res.Warnings ?? []) ctx.err(`WARNING: ${w}\n`);
