@@ -147,5 +147,8 @@ export function rawBodyResponse(req: http.IncomingMessage, socket: Duplex, body:
     close();
   });
   socket.once('close', () => { if (!res.writableFinished) res.destroy(); });
+  // the server no longer watches an upgraded socket: a client that goes away mid-response (EPIPE,
+  // ECONNRESET) must end this response, not the daemon
+  socket.on('error', () => { if (!res.destroyed) res.destroy(); });
   return res;
 }

@@ -61,6 +61,9 @@ export function createApiServer(router: Router, log: Logger): http.Server {
   });
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node's server stops watching a socket it handed over: without a listener, a client that goes away
+    // (EPIPE, ECONNRESET) while a handler still writes would be an uncaught error
+    socket.on('error', (err) => log.debug('upgraded connection error', { error: errorMessage(err) }));
     const { url, v } = prepare(req);
     const method = req.method ?? 'POST';
     const found = router.match(method, v.path);

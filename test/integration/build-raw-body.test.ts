@@ -90,6 +90,26 @@ test('a chunked context read from the socket: after a keep-alive request, body i
   assert.match(again, /Successfully built [0-9a-f]{12}/);
 });
 
+test('a client that goes away while the build still writes ends that build, not the daemon', async () => {
+  // three slow COPY steps: the daemon is still writing progress after the client closed
+  const ctxDir = await fx.context({
+    Dockerfile: 'FROM scratch\nCOPY a.bin /a\nCOPY a.bin /b\nCOPY a.bin /c\nLABEL done=1\n',
+    'a.bin': 'z'.repeat(8 << 20),
+  });
+  const tar = await tarOf(ctxDir);
+  const head = Buffer.from(`POST /v1.47/build?t=gone:1 HTTP/1.1\r\nHost: berth\r\nContent-Length: ${tar.length}\r\n\r\n`);
+  await new Promise<void>((resolve, reject) => {
+    const sock = net.connect(fx.socket, () => sock.end(Buffer.concat([head, tar])));
+    sock.on('data', (d) => { if (d.toString('latin1').includes('Step 2/')) { sock.destroy(); resolve(); } });
+    sock.on('error', reject);
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  // still serving (an uncaught EPIPE used to end the process): a whole build
+  const again = await fx.build(await fx.context({ Dockerfile: 'FROM scratch\nLABEL after=1\n' }), { t: 'after:1' });
+  assert.equal(again.error, undefined, again.text);
+  assert.match(again.text, /Successfully tagged after:1/);
+});
+
 test('a Content-Length context read from the socket', async () => {
   const ctxDir = await fx.context({ Dockerfile: 'FROM scratch\nCOPY a.txt /\n', 'a.txt': 'len\n' });
   const tar = await tarOf(ctxDir);

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import ignore from '@balena/dockerignore';
 import * as tar from 'tar-stream';
 import { parseJsonStream } from '../../client/transport';
@@ -15,6 +15,7 @@ import type { JsonMessage } from '../../client/types';
 import { StatusError } from '../errors';
 import { JsonStreamError } from '../progress';
 import type { CommandContext, CommandDef } from '../registry';
+import { humanSize } from '../units';
 import { showProgress } from './image-transfer';
 
 export interface PackedContext {
@@ -149,6 +150,14 @@ async function run(ctx: CommandContext): Promise<void> {
     const a = await config.authConfig(host).catch(() => undefined);
     if (a && Object.keys(a).length) auths[host] = a;
   }
+  // as the docker CLI's classic builder path: one line once the whole context is sent
+  let sent = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) { sent += chunk.length; done(null, chunk); },
+    flush(done) { if (!quiet) ctx.out(`Sending build context to Docker daemon  ${humanSize(sent)}\n`); done(); },
+  });
+  body.on('error', (err) => counted.destroy(err));
+  body.pipe(counted);
   const client = await ctx.client();
   const res = await client.request({
     method: 'POST',
@@ -171,7 +180,7 @@ async function run(ctx: CommandContext): Promise<void> {
       'Content-Type': 'application/x-tar',
       ...(Object.keys(auths).length ? { 'X-Registry-Config': Buffer.from(JSON.stringify(auths)).toString('base64') } : {}),
     },
-    body,
+    body: counted,
   });
   let imageId = '';
   const messages = (async function* () {
