@@ -227,16 +227,17 @@ export class ContainerService {
         await this.runtime.cleanup(id, { forgetExit: !c }).catch(() => undefined);
         return;
       }
-      // conmon wrote `oom` before the exit file; the release does not touch it
-      const [oomKilled] = await Promise.all([
-        this.runtime.oomKilled(this.paths.dir(id)),
-        this.releaseTask(id, false, true).then(
-          () => { this.released.add(id); },
-          (e) => this.d.log.warn('cleanup after exit', { id, error: errorMessage(e) }),
-        ),
-      ]);
+      // conmon wrote `oom` before the exit file. The state says exited before the release (unmount, network
+      // teardown) runs, as dockerd's does: a client that inspects or attaches right after the exit must see
+      // a stopped container (docker-compose run attaches after its start, then starts again if it stopped);
+      // start and rm wait for the release, which holds this lock.
+      const oomKilled = await this.runtime.oomKilled(this.paths.dir(id));
       const state: ContainerState = { ...c.state, status: 'exited', pid: 0, exitCode, oomKilled, error, finishedAt: now() };
       this.store.setState(id, state);
+      await this.releaseTask(id, false, true).then(
+        () => { this.released.add(id); },
+        (e) => this.d.log.warn('cleanup after exit', { id, error: errorMessage(e) }),
+      );
       if (oomKilled) this.d.events.emit('container', 'oom', id, this.attrs(c));
       this.d.events.emit('container', 'die', id, this.attrs(c, { exitCode: String(exitCode) }));
       this.bus.emit(`exit:${id}`, exitCode);
