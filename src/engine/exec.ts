@@ -4,7 +4,9 @@ import { conflict, errorMessage, internal, invalidArgument, notFound } from '../
 import type { OutputStream } from '../runtime/attach-socket';
 import { ExecProcess } from '../runtime/exec';
 import { CgroupWarmer } from '../runtime/cgroup-warmer';
+import type { ProcessUser } from '../runtime/oci-spec';
 import { RuncExecProcess } from '../runtime/runc-exec';
+import { ALL_CAPABILITIES, extraGroups, hostCapabilities } from '../runtime/security';
 import { resolveUser } from '../runtime/user';
 import { newId } from '../util/ids';
 import type { Logger } from '../util/logger';
@@ -150,8 +152,8 @@ export class ExecService {
     const attached = !opts.detach && sink !== undefined;
     const containers = this.d.containers;
     this.warmer.warm(WARM_MS);
-    // without -u, runc's own flags describe the process and no process.json is written
-    const viaFlags = !cfg.User && cfg.Env.every((e) => e.includes('='));
+    // without -u or --privileged, runc's own flags describe the process and no process.json is written
+    const viaFlags = !cfg.User && !cfg.Privileged && cfg.Env.every((e) => e.includes('='));
     const procSpec = viaFlags ? undefined : await this.processSpec(containerId, cfg, false);
     const proc = await RuncExecProcess.launch({
       containerId, execId: rec.id, process: procSpec, args: cfg.Cmd, cwd: cfg.WorkingDir || undefined, env: cfg.Env,
@@ -165,8 +167,11 @@ export class ExecService {
     proc.on('started', (pid: number) => { rec.pid = pid; });
     proc.once('exit', (code: number) => {
       rec.pid = proc.pid;
-      this.exited(rec, code);
+      rec.running = false;
+      rec.exitCode = code;
+      // the client's inspect follows the stream's end: end it before the event's database write
       if (attached) sink?.end();
+      this.exited(rec, code);
     });
     proc.once('failed', (msg: string) => {
       this.exited(rec, 126);
@@ -250,17 +255,31 @@ export class ExecService {
 
   /** The container's own process (from its config.json) with the exec's args, env, user, cwd and terminal. */
   private async processSpec(containerId: string, cfg: ExecConfig, tty: boolean): Promise<Record<string, unknown>> {
-    const paths = this.d.containers.paths;
     const base = await this.containerProcess(containerId);
     const proc: Record<string, unknown> = { ...base, args: cfg.Cmd, terminal: tty };
     proc.env = execEnv((base.env as string[] | undefined) ?? [], cfg.Env, tty);
     if (cfg.WorkingDir) proc.cwd = cfg.WorkingDir;
     if (cfg.User) {
-      const u = await resolveUser(paths.rootfs(containerId), cfg.User);
+      const u = await this.execUser(containerId, cfg.User);
       proc.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) };
+    }
+    if (cfg.Privileged) {
+      // as dockerd: every capability in the bounding, permitted and effective sets (inheritable stays empty)
+      const all = await hostCapabilities().catch(() => ALL_CAPABILITIES);
+      const own = (proc.capabilities ?? {}) as Record<string, string[]>;
+      proc.capabilities = { ...own, bounding: all, effective: all, permitted: all };
     }
     delete proc.consoleSize;
     return proc;
+  }
+
+  /** `-u` as dockerd applies it to an exec: the image's user and groups, plus the container's --group-add. */
+  private async execUser(containerId: string, spec: string): Promise<ProcessUser> {
+    const rootfs = this.d.containers.paths.rootfs(containerId);
+    const u = await resolveUser(rootfs, spec);
+    const groupAdd = this.d.containers.get(containerId).hostConfig.GroupAdd as string[] | null | undefined;
+    const extra = await extraGroups(groupAdd ?? [], rootfs);
+    return { uid: u.uid, gid: u.gid, additionalGids: [...new Set([...u.additionalGids, ...extra])] };
   }
 
   /**

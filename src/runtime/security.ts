@@ -186,7 +186,7 @@ async function readImageFile(rootfs: string, rel: string): Promise<string> {
 }
 
 /** --group-add: numeric gids as given, names looked up in the image's /etc/group. */
-async function extraGroups(groups: string[], rootfs: string): Promise<number[]> {
+export async function extraGroups(groups: string[], rootfs: string): Promise<number[]> {
   if (!groups.length) return [];
   const table = (await readImageFile(rootfs, 'etc/group')).split('\n').map((l) => l.split(':')).filter((f) => f.length >= 3);
   return groups.map((g) => {

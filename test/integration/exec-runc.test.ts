@@ -75,6 +75,37 @@ test('-u goes through a process.json and still applies the user', { skip }, asyn
   assert.equal(out, '65534\n');
 });
 
+test('exec -u keeps the container\'s --group-add; exec --privileged gets every capability, as with dockerd', { skip }, async () => {
+  const grouped = (await bed.svc.create({ Image: IMAGE, Cmd: ['sleep', '600'], HostConfig: { GroupAdd: ['4242'] } })).Id;
+  await bed.svc.start(grouped);
+  try {
+    // dockerd 20.10 prints these for the same container: the exec's user keeps the container's extra group
+    const { Id } = execs.create(grouped, { Cmd: ['id', '-G'], AttachStdout: true, User: '5' });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      execs.start(Id, { detach: false }, { output: (_s, b) => (out += b.toString()), end: () => resolve() }).catch(reject);
+    });
+    assert.equal(out, '0 4242\n');
+    assert.equal((await runExec(grouped, ['id', '-G'])).out.stdout, '0 4242\n');
+
+    const caps = async (privileged: boolean) => {
+      const { Id: pid } = execs.create(grouped, { Cmd: ['cat', '/proc/self/status'], AttachStdout: true, Privileged: privileged });
+      let text = '';
+      await new Promise<void>((resolve, reject) => {
+        execs.start(pid, { detach: false }, { output: (_s, b) => (text += b.toString()), end: () => resolve() }).catch(reject);
+      });
+      const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(text);
+      if (!m) throw new Error(text);
+      return m[1];
+    };
+    const hostBnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1];
+    assert.equal(await caps(true), hostBnd);
+    assert.notEqual(await caps(false), hostBnd, 'a plain exec keeps the default set');
+  } finally {
+    await bed.svc.remove(grouped, { force: true });
+  }
+});
+
 test('an exec ends with 137 when its container is killed, and its runc is gone', { skip }, async () => {
   const victim = (await bed.svc.create({ Image: IMAGE, Cmd: ['sleep', '600'] })).Id;
   await bed.svc.start(victim);
