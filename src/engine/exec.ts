@@ -79,7 +79,7 @@ export class ExecService {
 
   private runningContainer(ref: string) {
     const c = this.d.containers.get(ref);
-    if (c.state.status === 'paused') throw conflict(`Container ${c.id} is paused, unpause the container before exec`);
+    if (c.state.status === 'paused') throw conflict(`Container ${ref} is paused, unpause the container before exec`);
     if (c.state.status !== 'running') throw conflict(`container ${c.id} is not running`);
     return c;
   }

@@ -58,6 +58,10 @@ describe('docker CLI container operations against berthd', { skip, timeout: 600_
     const again = await docker(['pause', 'co-pause']);
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /is already paused/);
+    // dockerd names the container as the client did
+    const exec = await docker(['exec', 'co-pause', 'true']);
+    assert.notEqual(exec.code, 0);
+    assert.match(exec.stderr, /Error response from daemon: Container co-pause is paused, unpause the container before exec/);
     ok(await docker(['unpause', 'co-pause']));
     await sleep(1000);
     assert.ok((await lines()) > frozen + 3, 'the counter did not resume');
