@@ -199,12 +199,6 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
       if (ctx.upgrade) socket.end();
       else ctx.res?.end();
     },
-    // the raw fd of the hijacked connection, once the 101 header has left (engine/containers-attach.ts)
-    directFd() {
-      const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
-      if (!ctx.upgrade || tty || socket.destroyed || socket.writableLength > 0 || typeof fd !== 'number' || fd < 0) return undefined;
-      return fd;
-    },
   });
   if (!ctx.upgrade) return;
   // dockerode sends an empty chunked body terminator; it is not stdin.

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { logRotation } from '../runtime/log-rotation';
 import { mkdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -186,7 +185,6 @@ export class ContainerService {
         const { pid } = await this.runtime.create({
           id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: this.paths.log(id),
           spec, tty: c.config.Tty, openStdin: c.config.OpenStdin, stdinOnce: c.config.StdinOnce,
-          ...logRotation(c.hostConfig.LogConfig),
         });
         this.store.setState(id, { ...c.state, status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt: now() });
         await this.attaches.connectPending(id, () => this.runtime.attach(id));
