@@ -374,7 +374,10 @@ export class ContainerService {
     const c = this.get(ref);
     const session = new AttachSession(opts, sink, (s) => this.attaches.remove(c.id, s));
     this.d.events.emit('container', 'attach', c.id, this.attrs(c));
-    if (c.state.status === 'running') {
+    // a container whose process already exited (its exit not handled yet) is attached as a stopped one: the
+    // session waits for the next start instead of meeting a conmon that is closing (docker-compose run
+    // attaches after its start and starts the container again when it has stopped)
+    if (c.state.status === 'running' && (await this.runtime.exitCode(c.id)) === undefined) {
       try {
         session.bind(await this.runtime.attach(c.id));
       } catch {
