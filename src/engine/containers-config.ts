@@ -54,6 +54,9 @@ export function mergeConfig(req: CreateRequest, image: ImageRecord, id: string, 
   const img = image.config.config ?? {};
   const userEnv = (req.Env ?? []).map(String);
   for (const e of userEnv) if (!envKey(e)) throw invalidArgument(`invalid environment variable: ${e}`);
+  if (req.WorkingDir && !req.WorkingDir.startsWith('/')) {
+    throw invalidArgument(`the working directory '${req.WorkingDir}' is invalid, it needs to be an absolute path`);
+  }
   const userKeys = new Set(userEnv.map(envKey));
   const env = [...userEnv, ...(img.Env ?? []).filter((e) => !userKeys.has(envKey(e)))];
 

@@ -74,6 +74,15 @@ export function validateResources(h: ResourceHostConfig): void {
   for (const [field, v] of [['CpusetCpus', h.CpusetCpus], ['CpusetMems', h.CpusetMems]] as const) {
     if (v && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v)) throw invalidArgument(`Invalid value ${v} for ${field === 'CpusetCpus' ? 'cpuset cpus' : 'cpuset mems'}`);
   }
+  // as dockerd, at create: the runtime would fail the start with a less useful message
+  if (h.CpusetCpus && maxListed(h.CpusetCpus) >= cpus) {
+    throw invalidArgument(`Requested CPUs are not available - requested ${h.CpusetCpus}, available: ${cpus === 1 ? '0' : `0-${cpus - 1}`}`);
+  }
+}
+
+/** The highest number of a cpuset list such as `0-2,5`. */
+function maxListed(list: string): number {
+  return Math.max(...list.split(/[,-]/).map(Number));
 }
 
 let blkioWeightSupport: Promise<boolean> | undefined;

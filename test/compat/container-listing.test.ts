@@ -142,6 +142,12 @@ describe('docker CLI: container sizes and listing columns against berthd', { ski
     const many = await docker(['create', '--cpus', String(cpus + 1), 'busybox']);
     assert.equal(many.code, 1);
     assert.match(many.stderr, new RegExp(`Range of CPUs is from 0.01 to ${cpus}.00, as there are only ${cpus} CPUs available`));
+    const wd = await docker(['create', '-w', 'relative', 'busybox']);
+    assert.equal(wd.code, 1);
+    assert.match(wd.stderr, /the working directory 'relative' is invalid, it needs to be an absolute path/);
+    const cpuset = await docker(['create', '--cpuset-cpus', String(cpus), 'busybox']);
+    assert.equal(cpuset.code, 1);
+    assert.match(cpuset.stderr, new RegExp(`Requested CPUs are not available - requested ${cpus}, available: 0`));
     assert.equal(ok(await docker(['ps', '-a', '-q'])).trim().split('\n').length, 2, 'nothing was created');
   });
 });
