@@ -103,7 +103,7 @@ export function registerContainerRoutes(router: Router, svc: ContainerService): 
     const chunks = svc.logs(ctx.params.id, {
       follow: queryBool(q, 'follow'), stdout: queryBool(q, 'stdout'), stderr: queryBool(q, 'stderr'),
       tail: parseTail(q.get('tail')), sinceNs: parseLogTime(q.get('since')), untilNs: parseLogTime(q.get('until')),
-      timestamps: queryBool(q, 'timestamps'),
+      timestamps: queryBool(q, 'timestamps'), details: queryBool(q, 'details'),
     }, abort.signal);
     // the first step validates the options, so a bad request still gets a plain 400
     const first = await chunks.next();
@@ -198,6 +198,12 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
       output.flush();
       if (ctx.upgrade) socket.end();
       else ctx.res?.end();
+    },
+    // the raw fd of the hijacked connection, once the 101 header has left (engine/containers-attach.ts)
+    directFd() {
+      const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
+      if (!ctx.upgrade || tty || socket.destroyed || socket.writableLength > 0 || typeof fd !== 'number' || fd < 0) return undefined;
+      return fd;
     },
   });
   if (!ctx.upgrade) return;

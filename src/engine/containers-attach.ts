@@ -1,10 +1,15 @@
-import type { AttachConnection, OutputStream } from '../runtime/attach-socket';
+import type { AttachClient, OutputStream } from '../runtime/attach-socket';
 
 /** Where an attach session's output goes (the API layer frames it for the hijacked connection). */
 export interface AttachSink {
   output(stream: OutputStream, data: Buffer): void;
   /** the stream is over: the container exited, or the session could not connect */
   end(): void;
+  /**
+   * The fd of the client's own connection (hijacked, multiplexed framing, nothing left unsent), when the
+   * output may be written to it by another process; the sink keeps it open until `end`.
+   */
+  directFd?(): number | undefined;
 }
 
 export interface AttachOptions {
@@ -28,7 +33,7 @@ export interface AttachHandle {
  * (that is the order `docker run` uses: attach, wait, then start). Stdin written meanwhile is buffered.
  */
 export class AttachSession implements AttachHandle {
-  private conn?: AttachConnection;
+  private conn?: AttachClient;
   private pendingStdin: Buffer[] = [];
   private stdinClosed = false;
   private finished = false;
@@ -36,7 +41,7 @@ export class AttachSession implements AttachHandle {
 
   constructor(readonly opts: AttachOptions, private readonly sink: AttachSink, private readonly onDone: (s: AttachSession) => void) {}
 
-  bind(conn: AttachConnection): void {
+  bind(conn: AttachClient): void {
     if (this.detached) {
       conn.close();
       return;
@@ -49,6 +54,17 @@ export class AttachSession implements AttachHandle {
     for (const b of this.pendingStdin) conn.writeStdin(b);
     this.pendingStdin = [];
     if (this.stdinClosed) conn.closeStdin();
+  }
+
+  /**
+   * Before the container starts (nothing was sent yet, so nothing can come out of order): let the
+   * runtime's logger write the output straight to the client (runtime/logger-attach.ts). Sessions with
+   * stdin keep going through berthd (detach keys, stdin framing).
+   */
+  async bindBeforeStart(conn: AttachClient): Promise<void> {
+    const fd = !this.opts.stdin && conn.handover && !this.detached ? this.sink.directFd?.() : undefined;
+    if (fd !== undefined) await conn.handover!(fd, this.opts.stdout, this.opts.stderr);
+    this.bind(conn);
   }
 
   writeStdin(data: Buffer): void {
@@ -96,13 +112,13 @@ export class AttachHub {
   }
 
   /** Connect every pending session of `id` (after task create, before task start). */
-  async connectPending(id: string, connect: () => Promise<AttachConnection>): Promise<void> {
+  async connectPending(id: string, connect: () => Promise<AttachClient>): Promise<void> {
     const set = this.pending.get(id);
     if (!set) return;
     this.pending.delete(id);
     await Promise.all([...set].map(async (s) => {
       try {
-        s.bind(await connect());
+        await s.bindBeforeStart(await connect());
       } catch {
         s.finish();
       }

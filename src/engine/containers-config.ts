@@ -1,4 +1,5 @@
 import { invalidArgument } from '../errors';
+import { normalizeLogConfig } from '../runtime/log-rotation';
 import type { ImageRecord } from '../image/types';
 import { validateResources, withResourceDefaults, type ResourceHostConfig } from '../runtime/resources';
 import { validateSecurity, type SecurityHostConfig } from '../runtime/security';
@@ -118,7 +119,7 @@ export function normalizeHostConfig(hc: Partial<HostConfigRecord> | null | undef
     AutoRemove: Boolean(h.AutoRemove),
     NetworkMode: h.NetworkMode || 'default',
     RestartPolicy: { Name: restart.Name || 'no', MaximumRetryCount: restart.MaximumRetryCount ?? 0 },
-    LogConfig: { Type: 'k8s-file', Config: {} },
+    LogConfig: normalizeLogConfig(h.LogConfig as Parameters<typeof normalizeLogConfig>[0]),
     Privileged: Boolean(h.Privileged),
     ReadonlyRootfs: Boolean(h.ReadonlyRootfs),
   };

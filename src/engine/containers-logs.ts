@@ -1,5 +1,5 @@
 import { invalidArgument } from '../errors';
-import { dockerTimestamp, LogFileReader, payloadChunks, type LogRecord, type PayloadChunk } from '../runtime/k8s-log';
+import { dockerTimestamp, LogFileReader, payloadChunks, rotatedLogs, type LogRecord, type PayloadChunk } from '../runtime/k8s-log';
 
 export interface LogsOptions {
   follow: boolean;
@@ -39,12 +39,31 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function* readLogs(file: string, o: LogsOptions, running: () => boolean, signal?: AbortSignal): AsyncGenerator<LogRecord> {
   const reader = new LogFileReader(file);
+  try {
+    yield* readRecords(reader, o, running, signal);
+  } finally {
+    await reader.close();
+  }
+}
+
+async function* readRecords(reader: LogFileReader, o: LogsOptions, running: () => boolean, signal?: AbortSignal): AsyncGenerator<LogRecord> {
   const wanted = (r: LogRecord) =>
     ((r.stream === 'stdout' && o.stdout) || (r.stream === 'stderr' && o.stderr)) &&
     (o.sinceNs === 0n || r.timeNs >= o.sinceNs) && (o.untilNs === 0n || r.timeNs <= o.untilNs);
 
-  // history first (the tail is taken over the whole file)
+  // history first (the tail is taken over the whole log: rotated files, then the current one)
   let history: LogRecord[] = [];
+  for (const old of await rotatedLogs(reader.file)) {
+    const r = new LogFileReader(old);
+    try {
+      for (let batch = await r.next(); batch.length > 0; batch = await r.next()) {
+        for (const rec of batch) if (wanted(rec)) history.push(rec);
+        if (o.tail !== undefined && history.length > o.tail * 2 + 1024) history = history.slice(-o.tail);
+      }
+    } finally {
+      await r.close();
+    }
+  }
   for (;;) {
     const batch = await reader.next();
     if (batch.length === 0) break;
@@ -74,16 +93,34 @@ export async function* readLogs(file: string, o: LogsOptions, running: () => boo
  * log is streamed in large chunks straight from the file (no record objects per line); otherwise it goes
  * record by record through `readLogs`.
  */
-export async function* readLogChunks(file: string, o: LogsOptions & { timestamps?: boolean }, running: () => boolean, signal?: AbortSignal): AsyncGenerator<PayloadChunk> {
-  if (o.tail !== undefined || o.sinceNs !== 0n || o.untilNs !== 0n || o.timestamps) {
+export async function* readLogChunks(file: string, o: LogsOptions & { timestamps?: boolean; details?: string }, running: () => boolean, signal?: AbortSignal): AsyncGenerator<PayloadChunk> {
+  if (o.tail !== undefined || o.sinceNs !== 0n || o.untilNs !== 0n || o.timestamps || o.details !== undefined) {
     for await (const r of readLogs(file, o, running, signal)) {
-      const data = o.timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(r.timeNs) + ' '), r.data]) : r.data;
-      yield { stream: r.stream, data };
+      const prefix = (o.timestamps ? `${dockerTimestamp(r.timeNs)} ` : '') + (o.details ?? '');
+      yield { stream: r.stream, data: prefix ? Buffer.concat([Buffer.from(prefix), r.data]) : r.data };
     }
     return;
   }
-  const reader = new LogFileReader(file);
   const keep = { stdout: o.stdout, stderr: o.stderr };
+  for (const old of await rotatedLogs(file)) {
+    const r = new LogFileReader(old);
+    try {
+      for (let lines = await r.nextLines(); lines !== undefined && !signal?.aborted; lines = await r.nextLines()) {
+        for (const c of payloadChunks(lines, keep)) yield c;
+      }
+    } finally {
+      await r.close();
+    }
+  }
+  const reader = new LogFileReader(file);
+  try {
+    yield* chunksOf(reader, o, keep, running, signal);
+  } finally {
+    await reader.close();
+  }
+}
+
+async function* chunksOf(reader: LogFileReader, o: LogsOptions, keep: { stdout: boolean; stderr: boolean }, running: () => boolean, signal?: AbortSignal): AsyncGenerator<PayloadChunk> {
   while (!signal?.aborted) {
     const stillRunning = o.follow && running();
     const lines = await reader.nextLines();
@@ -97,4 +134,23 @@ export async function* readLogChunks(file: string, o: LogsOptions & { timestamps
       yield c;
     }
   }
+}
+
+/**
+ * `docker logs --details`: the attributes the log options name (`labels`, `env`, `labels-regex`,
+ * `env-regex`: the container's labels and environment variables they select), as `k=v,k2=v2 ` sorted by
+ * key; just the space when there are none, as with dockerd.
+ */
+export function logDetails(options: Record<string, string>, labels: Record<string, string>, env: string[]): string {
+  const attrs = new Map<string, string>();
+  const names = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : []);
+  const regex = (v: string | undefined) => { try { return v ? new RegExp(v) : undefined; } catch { return undefined; } };
+  const envMap = new Map(env.filter((e) => e.includes('=')).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  for (const k of names(options.labels)) if (k in labels) attrs.set(k, labels[k]);
+  const lre = regex(options['labels-regex']);
+  if (lre) for (const [k, v] of Object.entries(labels)) if (lre.test(k)) attrs.set(k, v);
+  for (const k of names(options.env)) if (envMap.has(k)) attrs.set(k, envMap.get(k)!);
+  const ere = regex(options['env-regex']);
+  if (ere) for (const [k, v] of envMap) if (ere.test(k)) attrs.set(k, v);
+  return `${[...attrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(',')} `;
 }

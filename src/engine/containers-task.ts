@@ -18,7 +18,7 @@ import type { ContainerRecord } from './containers-store';
  *   ├── upper/ work/     overlay upper and work dirs (the container's own layer)
  *   ├── rootfs/          overlay mount point while the container runs (lower: <data-root>/init, then the image)
  *   ├── hostname hosts resolv.conf   bind-mounted at /etc
- *   ├── ctr.log          k8s-file log written by conmon
+ *   ├── ctr.log          k8s-file log (berth-logger for non-TTY containers, conmon for TTY; ctr.log.N rotated)
  *   ├── conmon.pid exit oom          conmon's persist files
  *   └── bundle/          config.json (+ conmon's pidfile, ctl, winsz, attach socket)
  */

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { logRotation } from '../runtime/log-rotation';
 import { mkdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -11,7 +12,7 @@ import type { Logger } from '../util/logger';
 import { AttachHub, AttachSession, type AttachHandle, type AttachOptions, type AttachSink } from './containers-attach';
 import type { CreateRequest } from './containers-config';
 import { checkNameFree, draftContainer } from './containers-create';
-import { readLogChunks, type LogsOptions } from './containers-logs';
+import { logDetails, readLogChunks, type LogsOptions } from './containers-logs';
 import { ContainerStore, type ContainerRecord, type ContainerState } from './containers-store';
 import { ContainerPaths, isMounted, makeContainerDirs, mountRootfs, removeContainerDir, specFor, unmountRootfs } from './containers-task';
 import { inspectContainer, listContainers, sizedRows, type ContainerQueryDeps, type ListOptions } from './containers-query';
@@ -185,6 +186,7 @@ export class ContainerService {
         const { pid } = await this.runtime.create({
           id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: this.paths.log(id),
           spec, tty: c.config.Tty, openStdin: c.config.OpenStdin, stdinOnce: c.config.StdinOnce,
+          ...logRotation(c.hostConfig.LogConfig),
         });
         this.store.setState(id, { ...c.state, status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt: now() });
         await this.attaches.connectPending(id, () => this.runtime.attach(id));
@@ -359,11 +361,12 @@ export class ContainerService {
   }
 
   /** Log records as the container wrote them; `timestamps` prefixes each with its RFC3339Nano time. */
-  async *logs(ref: string, o: LogsOptions & { timestamps?: boolean }, signal?: AbortSignal): AsyncGenerator<LogChunk> {
+  async *logs(ref: string, o: LogsOptions & { timestamps?: boolean; details?: boolean }, signal?: AbortSignal): AsyncGenerator<LogChunk> {
     if (!o.stdout && !o.stderr) throw invalidArgument('You must choose at least one stream');
     const c = this.get(ref);
     const running = () => { const cur = this.store.get(c.id); return Boolean(cur && isUp(cur)); };
-    for await (const r of readLogChunks(this.paths.log(c.id), o, running, signal)) {
+    const details = o.details ? logDetails(c.hostConfig.LogConfig.Config, c.config.Labels ?? {}, c.config.Env ?? []) : undefined;
+    for await (const r of readLogChunks(this.paths.log(c.id), { ...o, details }, running, signal)) {
       yield { stream: c.config.Tty ? 'stdout' : r.stream, data: r.data };
     }
   }

@@ -3,6 +3,20 @@ import { SeqpacketSocket } from 'node-unix-socket';
 
 export type OutputStream = 'stdout' | 'stderr';
 
+/**
+ * One attached client's connection, to conmon's attach socket (AttachConnection) or to berth-logger's
+ * (LoggerAttachConnection). Events: `output` (stream, data) and `end`.
+ */
+export interface AttachClient extends EventEmitter {
+  writeStdin(data: Buffer): void;
+  /** half-close: the container's stdin ends (StdinOnce) */
+  closeStdin(): void;
+  close(): void;
+  readonly isEnded: boolean;
+  /** berth-logger only: write this session's output straight to the docker client's connection `fd` */
+  handover?(fd: number, stdout: boolean, stderr: boolean): Promise<boolean>;
+}
+
 /** conmon → client packets start with one stream byte (runtime.md §2). */
 const STREAM_STDOUT = 2;
 const STREAM_STDERR = 3;
@@ -13,7 +27,7 @@ const MAX_STDIN_PACKET = 32 * 1024;
  * A client of conmon's attach socket (AF_UNIX SOCK_SEQPACKET). Events: `output` (stream, data) and
  * `end` (conmon closed the connection: the container exited, or the socket went away).
  */
-export class AttachConnection extends EventEmitter {
+export class AttachConnection extends EventEmitter implements AttachClient {
   private readonly sock = new SeqpacketSocket();
   private ended = false;
 

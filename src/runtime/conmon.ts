@@ -7,6 +7,7 @@ import { internal } from '../errors';
 import type { Logger } from '../util/logger';
 import { moveToCgroup } from './cgroups';
 import type { FifoPool } from './fifo-pool';
+import { loggerArgs, watchFailedCreate, type LoggerLaunch } from './logger';
 import type { ToolLauncher } from './tool-launcher';
 
 export interface ConmonLaunch {
@@ -28,6 +29,10 @@ export interface ConmonLaunch {
   stdinOnce: boolean;
   /** relative cgroup path conmon itself is moved into before it is released */
   conmonCgroup: string;
+  /** non-TTY only: berth-logger owns the container's stdio and log; conmon runs with `-l passthrough` */
+  logger?: LoggerLaunch;
+  /** the log's size before this start: a failed create's error is read (and cut) from there */
+  logOffset?: number;
 }
 
 export interface ConmonResult {
@@ -43,14 +48,16 @@ export function conmonArgs(o: ConmonLaunch): string[] {
     '-c', o.id, '-u', o.socketId, '-n', o.name,
     '-r', o.runtimePath, `--runtime-arg=--root=${o.runtimeRoot}`,
     '-b', o.bundleDir, '-p', `${o.bundleDir}/pidfile`, '-P', `${o.containerDir}/conmon.pid`,
-    '-l', `k8s-file:${o.logPath}`,
+    '-l', o.logger ? 'passthrough' : `k8s-file:${o.logPath}`,
     '--exit-dir', o.exitDir, '--socket-dir-path', o.socketDir,
-    '--log-level', 'info', '-0', o.containerDir,
+    // in passthrough mode conmon's stderr is the container's until it forks runc: nothing of its own there
+    '--log-level', o.logger ? 'error' : 'info', '-0', o.containerDir,
     // conmon would fsync the log when the container exits: durable against power loss, ~ms on every exit
     '--no-sync-log',
   ];
   if (o.tty) args.push('-t');
-  if (o.openStdin) {
+  // with the logger, stdin is the logger's pipe, which conmon passes through as it is
+  if (o.openStdin && !o.logger) {
     args.push('-i');
     // Without it, the first attach client that disconnects closes stdin for good (runtime.md pitfall 8).
     // With a TTY, dockerd never closes stdin on a client's EOF (detach keys, `docker attach` later).
@@ -121,6 +128,7 @@ export async function launchConmonVia(launcher: ToolLauncher, fifos: FifoPool, o
     fsOpen(fifo, fsConstants.O_RDWR | fsConstants.O_NONBLOCK, (err, d) => (err ? reject(err) : resolve(d)));
   });
   const sync = new Socket({ fd, readable: true, writable: false });
+  let deathWatch: ReturnType<typeof watchFailedCreate> | undefined;
   try {
     return await new Promise<ConmonResult>((resolve, reject) => {
       let settled = false;
@@ -128,6 +136,7 @@ export async function launchConmonVia(launcher: ToolLauncher, fifos: FifoPool, o
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        deathWatch?.stop();
         if (err) reject(err);
         else resolve(res!);
       };
@@ -138,9 +147,21 @@ export async function launchConmonVia(launcher: ToolLauncher, fifos: FifoPool, o
         else finish(null, { pid: msg.data });
       });
       sync.setEncoding('utf8').on('data', lines);
-      launcher.run(conmonPath, conmonArgs(o), { cwd: o.containerDir, env: { _OCI_SYNCPIPE: '3' }, fd3: fifo })
+      // berth-logger forks itself off and execs conmon in its place, so the launcher sees conmon as before
+      const [file, args] = o.logger ? [o.logger.loggerPath, [...loggerArgs(o.logger), '--', conmonPath, ...conmonArgs(o)]] : [conmonPath, conmonArgs(o)];
+      launcher.run(file, args, { cwd: o.containerDir, env: { _OCI_SYNCPIPE: '3' }, fd3: fifo })
         .then((r) => {
           if (r.code !== 0) finish(internal(`conmon failed (exit ${r.code})${r.stderr.trim() || r.stdout.trim() ? `: ${(r.stderr + r.stdout).trim()}` : ''}`));
+          else if (!settled) {
+            // conmon reports runc's error only when it can read it from runc's stderr (never in passthrough
+            // mode, and not when its log loop got there first): a conmon that dies without reporting is a
+            // failed create, with runc's message in the container's log
+            const log = o.logger
+              ? { logPath: o.logger.logPath, logOffset: o.logger.logOffset, loggerPidFile: o.logger.pidFile }
+              : { logPath: o.logPath, logOffset: o.logOffset ?? 0 };
+            deathWatch = watchFailedCreate(`${o.containerDir}/conmon.pid`, log);
+            void deathWatch.failed.then((text) => finish(internal(runtimeErrorText(text))));
+          }
         }, (err: Error) => finish(internal(`cannot run conmon: ${err.message}`)));
     });
   } finally {

@@ -1,4 +1,4 @@
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { OutputStream } from './attach-socket';
 
 /**
@@ -125,11 +125,14 @@ export function payloadChunks(buf: Buffer, keep: { stdout: boolean; stderr: bool
 
 /**
  * Reads records from a log file from a byte offset; keeps the position, so follow mode calls `next` again
- * when the file grows. Incomplete trailing lines wait for the next call.
+ * when the file grows. Incomplete trailing lines wait for the next call. The file stays open between
+ * calls, so after a rotation (berth-logger renames the file and starts a new one) the rest of the old file
+ * is read before the reader moves on to the new one; a file truncated in place is read from its start.
  */
 export class LogFileReader {
   private offset = 0;
   private rest: Buffer = Buffer.alloc(0);
+  private fh?: FileHandle;
   private static readonly CHUNK = 4 * 1024 * 1024;
 
   constructor(readonly file: string) {}
@@ -145,33 +148,76 @@ export class LogFileReader {
    * file has not grown. May be empty when only part of a line has arrived.
    */
   async nextLines(): Promise<Buffer | undefined> {
-    let size: number;
-    try {
-      size = (await stat(this.file)).size;
-    } catch {
-      return undefined;
+    if (!this.fh) {
+      try {
+        this.fh = await open(this.file, 'r');
+      } catch {
+        return undefined;
+      }
     }
+    let size = (await this.fh.stat()).size;
     if (size < this.offset) {
-      // rotated or truncated: start over
+      // truncated: start over
       this.offset = 0;
       this.rest = Buffer.alloc(0);
     }
-    if (size === this.offset) return undefined;
-    const fh = await open(this.file, 'r');
-    try {
-      // read in behind the partial line kept from last time, so nothing is concatenated afterwards
-      const want = Math.min(size - this.offset, LogFileReader.CHUNK);
-      const buf = Buffer.allocUnsafe(this.rest.length + want);
-      this.rest.copy(buf, 0);
-      const { bytesRead } = await fh.read(buf, this.rest.length, want, this.offset);
-      if (bytesRead === 0) return undefined;
-      this.offset += bytesRead;
-      const data = buf.subarray(0, this.rest.length + bytesRead);
-      const end = data.lastIndexOf(NL) + 1;
-      this.rest = Buffer.from(data.subarray(end));
-      return data.subarray(0, end);
-    } finally {
-      await fh.close();
+    if (size === this.offset) {
+      // at the end of this file: if the name now belongs to a new file (rotated), go on there
+      if (!(await this.reopenIfRotated())) return undefined;
+      size = (await this.fh.stat()).size;
+      if (size === 0) return undefined;
     }
+    // read in behind the partial line kept from last time, so nothing is concatenated afterwards
+    const want = Math.min(size - this.offset, LogFileReader.CHUNK);
+    const buf = Buffer.allocUnsafe(this.rest.length + want);
+    this.rest.copy(buf, 0);
+    const { bytesRead } = await this.fh.read(buf, this.rest.length, want, this.offset);
+    if (bytesRead === 0) return undefined;
+    this.offset += bytesRead;
+    const data = buf.subarray(0, this.rest.length + bytesRead);
+    const end = data.lastIndexOf(NL) + 1;
+    this.rest = Buffer.from(data.subarray(end));
+    return data.subarray(0, end);
   }
+
+  private async reopenIfRotated(): Promise<boolean> {
+    let cur: { ino: number; dev: number };
+    try {
+      cur = await stat(this.file);
+    } catch {
+      return false;
+    }
+    const mine = await this.fh!.stat();
+    if (cur.ino === mine.ino && cur.dev === mine.dev) return false;
+    await this.fh!.close();
+    try {
+      this.fh = await open(this.file, 'r');
+    } catch {
+      this.fh = undefined;
+      return false;
+    }
+    this.offset = 0;
+    this.rest = Buffer.alloc(0);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+/** The rotated files of a log that still exist, oldest first (`<file>.N` … `<file>.1`). */
+export async function rotatedLogs(file: string): Promise<string[]> {
+  const found: string[] = [];
+  for (let n = 1; ; n++) {
+    try {
+      await stat(`${file}.${n}`);
+    } catch {
+      break;
+    }
+    found.unshift(`${file}.${n}`);
+  }
+  return found;
 }

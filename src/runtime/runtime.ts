@@ -1,7 +1,7 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../util/logger';
-import { AttachConnection } from './attach-socket';
+import { AttachConnection, type AttachClient } from './attach-socket';
 import { CgroupWarmer } from './cgroup-warmer';
 import { moveToCgroup, removeCgroup } from './cgroups';
 import { CONMON_PATH, launchConmon, launchConmonVia, type ConmonLaunch } from './conmon';
@@ -12,6 +12,8 @@ import { removeStoppedRuncTask } from './stopped-task';
 import { startThroughExecFifo } from './exec-fifo';
 import { FifoPool } from './fifo-pool';
 import { defaultLauncher, setDefaultLauncher, ToolLauncher } from './tool-launcher';
+import { findLogger, LOGGER_PIDFILE, LOGGER_SOCKET, waitForLogger } from './logger';
+import { LoggerAttachConnection } from './logger-attach';
 
 export interface RuntimeOptions {
   /** the OCI runtime binary, e.g. /usr/sbin/runc */
@@ -22,6 +24,8 @@ export interface RuntimeOptions {
   conmonPath?: string;
   /** cgroup parent of containers and of conmon, relative to each hierarchy root */
   cgroupParent?: string;
+  /** native/berth-logger for non-TTY containers; undefined = look for it (findLogger), null = don't use one */
+  loggerPath?: string | null;
 }
 
 export interface CreateTask {
@@ -36,6 +40,9 @@ export interface CreateTask {
   tty: boolean;
   openStdin: boolean;
   stdinOnce: boolean;
+  /** log rotation (`--log-opt max-size/max-file`): bytes (0 = none) and files kept */
+  logMaxSize?: number;
+  logMaxFiles?: number;
 }
 
 /**
@@ -53,19 +60,28 @@ export class ConmonRuntime {
   private fifos?: FifoPool;
   private launcherInCgroup = false;
   private readonly warmer = new CgroupWarmer();
+  readonly loggerPath?: string;
 
   constructor(private readonly o: RuntimeOptions) {
     this.runc = new RuncClient(o.runtimePath, path.join(o.execRoot, 'runc'));
     this.exitDir = path.join(o.execRoot, 'exits');
     this.socketDir = path.join(o.execRoot, 's');
     this.cgroupParent = o.cgroupParent ?? '/berth';
+    this.loggerPath = o.loggerPath === undefined ? findLogger() : o.loggerPath ?? undefined;
   }
 
   /** Prepare dirs, start the tool launcher and start watching exits; call once before anything else. */
   async init(onExit: ExitListener): Promise<void> {
     await Promise.all([this.runc.stateRoot, this.exitDir, this.socketDir].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
     await this.startLauncher();
-    this.watcher = new ExitWatcher(this.exitDir, onExit, this.o.log);
+    // with berth-logger the exit can come before the last output is logged and sent: report it after
+    this.watcher = new ExitWatcher(this.exitDir, (id, code) => {
+      const t0 = performance.now();
+      void waitForLogger(this.loggerPidFile(id)).then(() => {
+        this.o.log.debug('logger done', { id, ms: performance.now() - t0 });
+        onExit(id, code);
+      });
+    }, this.o.log);
     await this.watcher.start();
   }
 
@@ -122,6 +138,14 @@ export class ConmonRuntime {
     return path.join(this.socketDir, this.socketId(id), 'attach');
   }
 
+  loggerSocketPath(id: string): string {
+    return path.join(this.socketDir, this.socketId(id), LOGGER_SOCKET);
+  }
+
+  loggerPidFile(id: string): string {
+    return path.join(this.socketDir, this.socketId(id), LOGGER_PIDFILE);
+  }
+
   /**
    * Start keeping the kernel's cgroup lock warm (runtime/cgroup-warmer.ts) for `ms`: called when a start is
    * on its way, so that the first rewrite's grace period has passed by the time `runc create` joins cgroups.
@@ -143,11 +167,13 @@ export class ConmonRuntime {
 
   private async createTask(t: CreateTask): Promise<{ pid: number }> {
     // independent file steps, each a thread-pool round trip: in parallel
-    await Promise.all([
+    const useLogger = !t.tty && !!this.loggerPath;
+    const [, , , , logOffset] = await Promise.all([
       writeConfig(t.bundleDir, JSON.stringify(t.spec)),
       this.exits.forget(t.id),
       rm(path.join(t.containerDir, 'exit'), { force: true }),
       rm(path.join(t.containerDir, 'oom'), { force: true }),
+      stat(t.logPath).then((st) => st.size, () => 0),
     ]);
     this.exits.expect(t.id);
     const launch: ConmonLaunch = {
@@ -156,11 +182,20 @@ export class ConmonRuntime {
       exitDir: this.exitDir, socketDir: this.socketDir,
       runtimePath: this.o.runtimePath, runtimeRoot: this.runc.stateRoot,
       tty: t.tty, openStdin: t.openStdin, stdinOnce: t.stdinOnce,
-      conmonCgroup: `${this.cgroupParent}/conmon`,
+      conmonCgroup: `${this.cgroupParent}/conmon`, logOffset,
     };
     const conmonPath = this.o.conmonPath ?? CONMON_PATH;
     try {
-      if (this.launcher?.running && this.fifos && this.launcherInCgroup) return await launchConmonVia(this.launcher, this.fifos, launch, conmonPath);
+      if (this.launcher?.running && this.fifos && this.launcherInCgroup) {
+        // the logger is born in the launcher's cgroup with conmon, so it outlives berthd as conmon does
+        if (useLogger) {
+          launch.logger = {
+            loggerPath: this.loggerPath!, logPath: t.logPath, socketPath: this.loggerSocketPath(t.id), pidFile: this.loggerPidFile(t.id),
+            openStdin: t.openStdin, stdinOnce: t.stdinOnce, maxSize: t.logMaxSize ?? 0, maxFiles: t.logMaxFiles ?? 1, logOffset,
+          };
+        }
+        return await launchConmonVia(this.launcher, this.fifos, launch, conmonPath);
+      }
       return await launchConmon(launch, this.o.log, conmonPath);
     } catch (err) {
       this.exits.unexpect(t.id);
@@ -198,7 +233,13 @@ export class ConmonRuntime {
     return this.exits.read(id);
   }
 
-  attach(id: string): Promise<AttachConnection> {
+  /** berth-logger's socket when the task has one (non-TTY), else conmon's. */
+  async attach(id: string): Promise<AttachClient> {
+    try {
+      return await LoggerAttachConnection.connect(this.loggerSocketPath(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
     return AttachConnection.connect(this.attachSocketPath(id));
   }
 
@@ -207,7 +248,8 @@ export class ConmonRuntime {
     // no state dir: nothing for the runtime to delete (the common case when removing an exited container)
     if (await this.runc.hasState(id) && !(await removeStoppedRuncTask(this.runc.stateRoot, id))) await this.runc.delete(id, true);
     await Promise.all([
-      rm(path.join(this.socketDir, this.socketId(id)), { force: true }),
+      // conmon's symlink to the bundle, or the logger's dir (socket + pidfile)
+      rm(path.join(this.socketDir, this.socketId(id)), { force: true, recursive: true }),
       removeCgroup(this.cgroupsPath(id)),
       opts.forgetExit ? this.exits.forget(id) : undefined,
     ]);

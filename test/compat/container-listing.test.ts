@@ -115,6 +115,22 @@ describe('docker CLI: container sizes and listing columns against berthd', { ski
     assert.doesNotMatch(out, /BERTH_LISTING_UNSET/);
   });
 
+  test('logs --details shows the attributes the log options name, as dockerd', async () => {
+    ok(await docker(['run', '--name', 'ls-details', '-l', 'a=b', '-l', 'c=d', '--log-opt', 'labels=c,a', '--log-opt', 'env=X,Y',
+      '-e', 'X=1', '-e', 'Y=2', 'busybox', 'echo', 'hi']));
+    assert.equal(ok(await docker(['logs', '--details', 'ls-details'])), 'X=1,Y=2,a=b,c=d hi\n');
+    assert.match(ok(await docker(['logs', '-t', '--details', 'ls-details'])), /^\d{4}-\d\d-\d\dT[\d:.]+Z X=1,Y=2,a=b,c=d hi\n$/);
+    assert.equal(ok(await docker(['logs', 'ls-details'])), 'hi\n');
+    ok(await docker(['rm', 'ls-details']));
+    ok(await docker(['run', '--name', 'ls-details', 'busybox', 'echo', 'hi']));
+    assert.equal(ok(await docker(['logs', '--details', 'ls-details'])), ' hi\n', 'no attributes: the separating space only');
+    ok(await docker(['rm', 'ls-details']));
+    const bad = await docker(['run', '--rm', '--log-driver', 'bogus', 'busybox', 'true']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /error looking up logging plugin bogus: plugin "bogus" not found/);
+    assert.equal(ok(await docker(['inspect', '-f', '{{.HostConfig.LogConfig.Type}}', 'ls-sized'])).trim(), 'json-file');
+  });
+
   test('ps -n and -l count stopped containers, as with dockerd', async () => {
     assert.equal(ok(await docker(['ps', '-l', '--format', '{{.Names}}'])).trim(), 'ls-env');
     assert.equal(ok(await docker(['ps', '-n', '2', '--format', '{{.Names}}'])).trim(), 'ls-env\nls-sized');

@@ -63,7 +63,8 @@ describe('200 container cycles leave nothing behind', { skip, timeout: 300_000 }
     for (const pid of ls('/proc').filter((p) => /^\d+$/.test(p))) {
       let cmd = '';
       try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { continue; }
-      if (cmd.includes('conmon') && roots.some((r) => cmd.includes(r))) conmons.push(`${pid}: ${cmd}`);
+      // berth-logger (non-TTY containers' output) counts as well
+      if ((cmd.includes('conmon') || cmd.includes('berth-logger')) && roots.some((r) => cmd.includes(r))) conmons.push(`${pid}: ${cmd}`);
     }
 
     return { mounts, cgroups, conmons, runc: ls(path.join(daemon.execRoot, 'runc')), containers: ls(path.join(daemon.dataRoot, 'containers')),

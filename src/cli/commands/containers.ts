@@ -244,7 +244,7 @@ const logs: CommandDef = {
     const res = await client.request({
       path: `/containers/${encodeURIComponent(name)}/logs`,
       query: {
-        stdout: true, stderr: true, follow: ctx.flags.bool('follow'), timestamps: ctx.flags.bool('timestamps'),
+        stdout: true, stderr: true, follow: ctx.flags.bool('follow'), timestamps: ctx.flags.bool('timestamps'), details: ctx.flags.bool('details') || undefined,
         tail: ctx.flags.string('tail') || 'all', since: relativeTime(ctx.flags.string('since')), until: relativeTime(ctx.flags.string('until')),
       },
     });
