@@ -9,14 +9,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dockerCli, ok, run, type BoundCli, type RunResult } from '../helpers/cli';
 import { getLoopbackSoon } from '../helpers/http';
-import { startBerthd, type Berthd } from '../helpers/daemon';
-import { freePort, seedImages, startRegistry, type Registry } from '../helpers/registry';
+import type { Berthd } from '../helpers/daemon';
+import { freePort } from '../helpers/registry';
+import { startMirroredDaemon, type MirroredDaemon } from '../helpers/mirrored-daemon';
 
 const COMPOSE = '/usr/bin/docker-compose';
 const skip = process.getuid?.() !== 0 ? 'needs root' : !fs.existsSync(COMPOSE) ? 'no docker-compose (scripts/setup installs it)' : false;
 
 describe('docker-compose v1 against berthd', { skip, timeout: 300_000 }, () => {
-  let reg: Registry;
+  let bed: MirroredDaemon;
   let daemon: Berthd;
   let docker: BoundCli;
   let dir: string;
@@ -25,9 +26,8 @@ describe('docker-compose v1 against berthd', { skip, timeout: 300_000 }, () => {
     run(COMPOSE, ['-p', 'berthdemo', ...args], { env: { ...daemon.env, COMPOSE_INTERACTIVE_NO_CLI: '1' }, cwd: dir, timeoutMs: 120_000 });
 
   before(async () => {
-    reg = await startRegistry();
-    await seedImages(reg, ['busybox']);
-    daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host] });
+    bed = await startMirroredDaemon();
+    daemon = bed.daemon;
     docker = dockerCli(daemon);
     ok(await docker(['pull', 'busybox']), 'docker pull busybox');
     port = await freePort();
@@ -56,8 +56,7 @@ volumes:
 
   after(async () => {
     await compose(['down', '-v', '--timeout', '1']).catch(() => undefined);
-    await daemon?.stop();
-    await reg?.stop();
+    await bed?.stop();
   });
 
   test('up, ps, logs, exec, run, down', async () => {

@@ -13,8 +13,8 @@ import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { TarReader } from '../../src/image/tar-reader';
 import { dockerCli, DOCKER_CLI, ok, run, type BoundCli } from '../helpers/cli';
-import { startBerthd, type Berthd } from '../helpers/daemon';
-import { seedImages, startRegistry, type Registry } from '../helpers/registry';
+import type { Berthd } from '../helpers/daemon';
+import { startMirroredDaemon, type MirroredDaemon } from '../helpers/mirrored-daemon';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : !fs.existsSync(DOCKER_CLI) ? `no docker CLI at ${DOCKER_CLI}` : false;
 
@@ -42,15 +42,14 @@ async function layerBytes(saved: string): Promise<number> {
 }
 
 describe('docker CLI: container sizes and listing columns against berthd', { skip, timeout: 300_000 }, () => {
-  let reg: Registry;
+  let bed: MirroredDaemon;
   let daemon: Berthd;
   let docker: BoundCli;
   let bindDir: string;
 
   before(async () => {
-    reg = await startRegistry();
-    await seedImages(reg, ['busybox']);
-    daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host] });
+    bed = await startMirroredDaemon();
+    daemon = bed.daemon;
     docker = dockerCli(daemon);
     ok(await docker(['pull', 'busybox']), 'docker pull busybox');
     bindDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-listing-bind-long-name-'));
@@ -59,8 +58,7 @@ describe('docker CLI: container sizes and listing columns against berthd', { ski
   after(async () => {
     await docker(['rm', '-f', '-v', 'ls-sized', 'ls-env']).catch(() => undefined);
     await docker(['volume', 'rm', 'listing-volume-with-a-long-name']).catch(() => undefined);
-    await daemon?.stop();
-    await reg?.stop();
+    await bed?.stop();
     fs.rmSync(bindDir, { recursive: true, force: true });
   });
 

@@ -9,8 +9,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dockerCli, DOCKER_CLI, ok, type BoundCli } from '../helpers/cli';
-import { startBerthd, type Berthd } from '../helpers/daemon';
-import { seedImages, startRegistry, type Registry } from '../helpers/registry';
+import type { Berthd } from '../helpers/daemon';
+import { startMirroredDaemon, type MirroredDaemon } from '../helpers/mirrored-daemon';
 import { findLogger } from '../../src/runtime/logger';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : !fs.existsSync(DOCKER_CLI) ? `no docker CLI at ${DOCKER_CLI}` : !findLogger() ? 'native/bin/berth-logger not built' : false;
@@ -40,22 +40,20 @@ function expectedInterleaved(): { out: string; err: string } {
 }
 
 describe('docker CLI: container output through berth-logger', { skip, timeout: 240_000 }, () => {
-  let reg: Registry;
+  let bed: MirroredDaemon;
   let daemon: Berthd;
   let docker: BoundCli;
 
   before(async () => {
-    reg = await startRegistry();
-    await seedImages(reg, ['busybox']);
-    daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host] });
+    bed = await startMirroredDaemon();
+    daemon = bed.daemon;
     docker = dockerCli(daemon);
     ok(await docker(['pull', 'busybox']), 'docker pull busybox');
   });
 
   after(async () => {
     if (docker) await docker(['rm', '-f', 'lg-mix', 'lg-part', 'lg-kill', 'lg-rot'], { timeoutMs: 30_000 }).catch(() => undefined);
-    await daemon?.stop();
-    await reg?.stop();
+    await bed?.stop();
   });
 
   test('a few MiB of interleaved stdout/stderr: attached run and logs give each stream exactly, in order', async () => {

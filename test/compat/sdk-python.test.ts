@@ -9,26 +9,24 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { run } from '../helpers/cli';
 import { repoRoot } from '../../scripts/fixtures/paths';
-import { startBerthd, type Berthd } from '../helpers/daemon';
-import { seedImages, startRegistry, type Registry } from '../helpers/registry';
+import type { Berthd } from '../helpers/daemon';
+import { startMirroredDaemon, type MirroredDaemon } from '../helpers/mirrored-daemon';
 
 const PYTHON = '/usr/bin/python3';
 const hasSdk = fs.existsSync(PYTHON) && fs.existsSync('/usr/lib/python3/dist-packages/docker/__init__.py');
 const skip = process.getuid?.() !== 0 ? 'needs root' : !hasSdk ? 'no python3-docker (scripts/setup installs it)' : false;
 
 describe('the Docker SDK for Python against berthd', { skip, timeout: 300_000 }, () => {
-  let reg: Registry;
+  let bed: MirroredDaemon;
   let daemon: Berthd;
 
   before(async () => {
-    reg = await startRegistry();
-    await seedImages(reg, ['busybox']);
-    daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host] });
+    bed = await startMirroredDaemon();
+    daemon = bed.daemon;
   });
 
   after(async () => {
-    await daemon?.stop();
-    await reg?.stop();
+    await bed?.stop();
   });
 
   test('an application\'s calls work as against dockerd', async () => {

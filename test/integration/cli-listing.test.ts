@@ -7,20 +7,19 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { berthCli, dockerCli, DOCKER_CLI, ok, type BoundCli } from '../helpers/cli';
-import { startBerthd, type Berthd } from '../helpers/daemon';
-import { seedImages, startRegistry, type Registry } from '../helpers/registry';
+import type { Berthd } from '../helpers/daemon';
+import { startMirroredDaemon, type MirroredDaemon } from '../helpers/mirrored-daemon';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : false;
 
 describe('berth ps -s, ps columns and system df', { skip, timeout: 300_000 }, () => {
-  let reg: Registry;
+  let bed: MirroredDaemon;
   let daemon: Berthd;
   let berth: BoundCli;
 
   before(async () => {
-    reg = await startRegistry();
-    await seedImages(reg, ['busybox']);
-    daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host] });
+    bed = await startMirroredDaemon();
+    daemon = bed.daemon;
     berth = berthCli(daemon);
     ok(await berth(['pull', 'busybox']), 'berth pull busybox');
   });
@@ -28,8 +27,7 @@ describe('berth ps -s, ps columns and system df', { skip, timeout: 300_000 }, ()
   after(async () => {
     await berth(['rm', '-f', '-v', 'cl-sized']).catch(() => undefined);
     await berth(['volume', 'rm', 'cl-volume']).catch(() => undefined);
-    await daemon?.stop();
-    await reg?.stop();
+    await bed?.stop();
   });
 
   test('sizes and columns', async () => {

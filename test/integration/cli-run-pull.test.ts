@@ -5,26 +5,24 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { berthCli, ok, type BoundCli } from '../helpers/cli';
-import { startBerthd, type Berthd } from '../helpers/daemon';
-import { seedImages, startRegistry, type Registry } from '../helpers/registry';
+import type { Berthd } from '../helpers/daemon';
+import { startMirroredDaemon, type MirroredDaemon } from '../helpers/mirrored-daemon';
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : false;
 
 describe('berth run --pull and --platform', { skip, timeout: 300_000 }, () => {
-  let reg: Registry;
+  let bed: MirroredDaemon;
   let daemon: Berthd;
   let berth: BoundCli;
 
   before(async () => {
-    reg = await startRegistry();
-    await seedImages(reg, ['busybox']);
-    daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host] });
+    bed = await startMirroredDaemon();
+    daemon = bed.daemon;
     berth = berthCli(daemon);
   });
 
   after(async () => {
-    await daemon?.stop();
-    await reg?.stop();
+    await bed?.stop();
   });
 
   test('--pull never does not pull; missing pulls once; always pulls first; anything else is refused', async () => {
