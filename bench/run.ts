@@ -1,7 +1,7 @@
 /**
  * Container benchmark: the real docker CLI against berthd and against dockerd, side by side in one run.
  *
- *   node dist/bench/run.js [--runs N] [--containers M] [--big-mib S]     (root; defaults 7, 50, 200)
+ *   node dist/bench/run.js [--runs N] [--containers M] [--big-mib S] [--big-runs R]   (root; defaults 7, 50, 200, 3)
  *
  * Measures (medians of N where a step is repeated):
  *   run       `docker run --rm --network none busybox true`
@@ -28,6 +28,8 @@ interface Options {
   runs: number;
   containers: number;
   bigMiB: number;
+  /** big run and big logs: median of this many rounds */
+  bigRuns: number;
 }
 
 /** One daemon's figures: seconds, except memory (MiB per container); undefined = not measured. */
@@ -107,12 +109,19 @@ async function measure(targets: Named[], o: Options): Promise<Figures[]> {
   say(`removing ${o.containers} containers`);
   await each((t) => docker(t, ['rm', '-f', ...Array.from({ length: o.containers }, (_, i) => `bench${i}`)]));
 
-  say(`${o.bigMiB} MiB to stdout, then logs`);
+  say(`${o.bigMiB} MiB to stdout, then logs, × ${o.bigRuns}`);
   const bytes = o.bigMiB * 1024 * 1024;
-  const bigRun = await each((t) => docker(t, ['run', '--name', 'big', '--network', 'none', 'busybox', 'sh', '-c',
-    `yes 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde | head -c ${bytes}`]));
-  const bigLogs = await each((t) => docker(t, ['logs', 'big']));
-  await each((t) => docker(t, ['rm', '-f', 'big']));
+  // one sample moves by ±20 % with the machine: a median, the targets alternating within each round
+  const bigRuns: number[][] = targets.map(() => []);
+  const bigLogRuns: number[][] = targets.map(() => []);
+  for (let i = 0; i < o.bigRuns; i++) {
+    (await each((t) => docker(t, ['run', '--name', 'big', '--network', 'none', 'busybox', 'sh', '-c',
+      `yes 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde | head -c ${bytes}`]))).forEach((x, k) => bigRuns[k].push(x));
+    (await each((t) => docker(t, ['logs', 'big']))).forEach((x, k) => bigLogRuns[k].push(x));
+    await each((t) => docker(t, ['rm', '-f', 'big']));
+  }
+  const bigRun = bigRuns.map(median);
+  const bigLogs = bigLogRuns.map(median);
   return targets.map((_, k) => ({
     run: run[k], exec: execOk[k] ? exec[k] : undefined, runDetachedAll: runDetachedAll[k], ps: ps[k], memMiB: memMiB[k],
     bigRun: bigRun[k], bigLogs: bigLogs[k],
@@ -179,13 +188,13 @@ function report(o: Options, berth: Figures, docker: Figures | undefined): void {
     const ratio = b === undefined || d === undefined ? 'n/a' : (b / d).toFixed(2);
     return [labels[k], fmt(b, k), fmt(d, k), ratio, goals[k]];
   });
-  process.stdout.write(`containers with --network none on both daemons; medians of ${o.runs} for run, exec and ps\n`);
+  process.stdout.write(`containers with --network none on both daemons; medians of ${o.runs} for run, exec and ps, of ${o.bigRuns} for the big run and logs\n`);
   process.stdout.write(formatTable(['measure', 'berth', 'docker', 'berth/docker', 'goal'], rows) + '\n');
 }
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root');
-  const o: Options = { runs: argNumber('--runs', 7), containers: argNumber('--containers', 50), bigMiB: argNumber('--big-mib', 200) };
+  const o: Options = { runs: argNumber('--runs', 7), containers: argNumber('--containers', 50), bigMiB: argNumber('--big-mib', 200), bigRuns: argNumber('--big-runs', 3) };
   const reg = await startRegistry();
   try {
     await seedImages(reg, ['busybox']);
