@@ -1,4 +1,6 @@
 import { invalidArgument } from '../errors';
+import type { OutputStream } from '../runtime/attach-socket';
+import type { ContainerRecord } from './containers-store';
 import { dockerTimestamp, LogFileReader, payloadChunks, rotatedLogs, type LogRecord, type PayloadChunk } from '../runtime/k8s-log';
 
 export interface LogsOptions {
@@ -153,4 +155,15 @@ export function logDetails(options: Record<string, string>, labels: Record<strin
   const ere = regex(options['env-regex']);
   if (ere) for (const [k, v] of envMap) if (ere.test(k)) attrs.set(k, v);
   return `${[...attrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(',')} `;
+}
+
+export type ContainerLogsOptions = LogsOptions & { timestamps?: boolean; details?: boolean };
+
+/** `GET /containers/{id}/logs` of one container: its streams (a TTY's output is all stdout), options applied. */
+export async function* containerLogs(c: ContainerRecord, file: string, running: () => boolean, o: ContainerLogsOptions, signal?: AbortSignal): AsyncGenerator<{ stream: OutputStream; data: Buffer }> {
+  if (!o.stdout && !o.stderr) throw invalidArgument('You must choose at least one stream');
+  const details = o.details ? logDetails(c.hostConfig.LogConfig.Config, c.config.Labels ?? {}, c.config.Env ?? []) : undefined;
+  for await (const r of readLogChunks(file, { ...o, details }, running, signal)) {
+    yield { stream: c.config.Tty ? 'stdout' : r.stream, data: r.data };
+  }
 }

@@ -84,3 +84,10 @@ export function sizedRows<T extends { Id: string }>(d: ContainerQueryDeps, rows:
     return c ? containerSizes(c, d.paths.upper(id), d.images) : undefined;
   });
 }
+
+/** Container counts for /info and docker info: running includes restarting, as dockerd counts them. */
+export function countByState(all: ContainerRecord[]): { total: number; running: number; paused: number; stopped: number } {
+  const running = all.filter((c) => c.state.status === 'running' || c.state.status === 'restarting').length;
+  const paused = all.filter((c) => c.state.status === 'paused').length;
+  return { total: all.length, running, paused, stopped: all.length - running - paused };
+}

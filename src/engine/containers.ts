@@ -12,10 +12,10 @@ import type { Logger } from '../util/logger';
 import { AttachHub, AttachSession, type AttachHandle, type AttachOptions, type AttachSink } from './containers-attach';
 import type { CreateRequest } from './containers-config';
 import { checkNameFree, draftContainer } from './containers-create';
-import { logDetails, readLogChunks, type LogsOptions } from './containers-logs';
+import { containerLogs, type ContainerLogsOptions } from './containers-logs';
 import { ContainerStore, type ContainerRecord, type ContainerState } from './containers-store';
 import { ContainerPaths, isMounted, makeContainerDirs, mountRootfs, removeContainerDir, specFor, unmountRootfs } from './containers-task';
-import { inspectContainer, listContainers, sizedRows, type ContainerQueryDeps, type ListOptions } from './containers-query';
+import { countByState, inspectContainer, listContainers, sizedRows, type ContainerQueryDeps, type ListOptions } from './containers-query';
 import { nextEvent, waitForContainer, type WaitCondition, type WaitResult } from './containers-wait';
 import type { EventLog } from './events';
 import { reconcileContainers } from './containers-reconcile';
@@ -140,10 +140,7 @@ export class ContainerService {
   }
 
   counts(): { total: number; running: number; paused: number; stopped: number } {
-    const all = this.store.list();
-    const running = all.filter((c) => c.state.status === 'running' || c.state.status === 'restarting').length;
-    const paused = all.filter((c) => c.state.status === 'paused').length;
-    return { total: all.length, running, paused, stopped: all.length - running - paused };
+    return countByState(this.store.list());
   }
 
   async create(req: CreateRequest, name?: string, platform?: string): Promise<{ Id: string; Warnings: string[] }> {
@@ -361,14 +358,9 @@ export class ContainerService {
   }
 
   /** Log records as the container wrote them; `timestamps` prefixes each with its RFC3339Nano time. */
-  async *logs(ref: string, o: LogsOptions & { timestamps?: boolean; details?: boolean }, signal?: AbortSignal): AsyncGenerator<LogChunk> {
-    if (!o.stdout && !o.stderr) throw invalidArgument('You must choose at least one stream');
+  logs(ref: string, o: ContainerLogsOptions, signal?: AbortSignal): AsyncGenerator<LogChunk> {
     const c = this.get(ref);
-    const running = () => { const cur = this.store.get(c.id); return Boolean(cur && isUp(cur)); };
-    const details = o.details ? logDetails(c.hostConfig.LogConfig.Config, c.config.Labels ?? {}, c.config.Env ?? []) : undefined;
-    for await (const r of readLogChunks(this.paths.log(c.id), { ...o, details }, running, signal)) {
-      yield { stream: c.config.Tty ? 'stdout' : r.stream, data: r.data };
-    }
+    return containerLogs(c, this.paths.log(c.id), () => { const cur = this.store.get(c.id); return Boolean(cur && isUp(cur)); }, o, signal);
   }
 
   /** Attach a client; a session on a container that is not running waits for its next start. */
