@@ -140,11 +140,18 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
 
   let socket: Duplex;
   let head: Buffer = Buffer.alloc(0);
+  // The 101 leaves once the session is registered (or before the first byte of output): a client that
+  // inspects or starts the container right after its attach returned must find the session in place.
+  let upgraded = !ctx.upgrade;
+  const sendUpgrade = () => {
+    if (upgraded) return;
+    upgraded = true;
+    const extra = Object.entries(commonHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`);
+  };
   if (ctx.upgrade) {
     socket = ctx.upgrade.socket;
     head = ctx.upgrade.head;
-    const extra = Object.entries(commonHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`);
   } else {
     // Old clients without Upgrade: stream output in a plain 200 response (no stdin).
     const res = response(ctx);
@@ -159,6 +166,7 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
   const write = (b: Buffer) => {
     if (!ctx.upgrade) { if (!ctx.res!.writableEnded) ctx.res!.write(b); return; }
     if (socket.destroyed || !socket.writable) return;
+    sendUpgrade();
     // frames that arrive in one turn of the event loop leave in one writev, not two writes per packet
     if (!corked) {
       corked = true;
@@ -176,6 +184,7 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
     }
   }
   if (!queryBool(q, 'stream')) {
+    sendUpgrade();
     if (ctx.upgrade) socket.end();
     else ctx.res?.end();
     return;
@@ -186,6 +195,7 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
       return;
     }
     if (socket.destroyed || !socket.writable) return;
+    sendUpgrade();
     socket.cork();
     for (const b of bufs) socket.write(b);
     socket.uncork();
@@ -196,17 +206,19 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
     },
     end() {
       output.flush();
+      sendUpgrade();
       if (ctx.upgrade) socket.end();
       else ctx.res?.end();
     },
     // the raw fd of the hijacked connection, once the 101 header has left (engine/containers-attach.ts)
     directFd() {
       const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
-      if (!ctx.upgrade || tty || socket.destroyed || socket.writableLength > 0 || typeof fd !== 'number' || fd < 0) return undefined;
+      if (!ctx.upgrade || !upgraded || tty || socket.destroyed || socket.writableLength > 0 || typeof fd !== 'number' || fd < 0) return undefined;
       return fd;
     },
   });
   if (!ctx.upgrade) return;
+  if (!socket.destroyed) sendUpgrade();
   // dockerode sends an empty chunked body terminator; it is not stdin.
   const stdin = stdinWithDetachKeys(tty, q.get('detachKeys'), (b) => handle!.writeStdin(b), () => { handle!.detach(); socket.end(); });
   if (head.length && head.toString() !== '0\r\n\r\n') stdin(head);

@@ -231,6 +231,7 @@ export class ContainerService {
       const oomKilled = await this.runtime.oomKilled(this.paths.dir(id));
       const state: ContainerState = { ...c.state, status: 'exited', pid: 0, exitCode, oomKilled, error, finishedAt: now() };
       this.store.setState(id, state);
+      this.bus.emit(`stopped:${id}`);
       await this.releaseTask(id, false, true).then(
         () => { this.released.add(id); },
         (e) => this.d.log.warn('cleanup after exit', { id, error: errorMessage(e) }),
@@ -369,18 +370,24 @@ export class ContainerService {
     const c = this.get(ref);
     const session = new AttachSession(opts, sink, (s) => this.attaches.remove(c.id, s));
     this.d.events.emit('container', 'attach', c.id, this.attrs(c));
-    // a container whose process already exited (its exit not handled yet) is attached as a stopped one: the
-    // session waits for the next start instead of meeting a conmon that is closing (docker-compose run
-    // attaches after its start and starts the container again when it has stopped)
-    if (c.state.status === 'running' && (await this.runtime.exitCode(c.id)) === undefined) {
+    // A container whose process already exited (its exit not handled yet) is attached as a stopped one: the
+    // session waits for the next start instead of meeting a conmon that is closing. docker-compose run
+    // attaches after its start, then inspects and starts the container again if it stopped; so the
+    // session is answered only once inspect says stopped too, or compose waits on a container it thinks runs.
+    const exitedUnhandled = c.state.status === 'running' && (await this.runtime.exitCode(c.id)) !== undefined;
+    if (c.state.status === 'running' && !exitedUnhandled) {
       try {
         session.bind(await this.runtime.attach(c.id));
       } catch {
         session.finish();
       }
-    } else {
-      this.attaches.add(c.id, session);
+      return session;
     }
+    const now = this.store.get(c.id);
+    if (exitedUnhandled && now && now.state.status === 'running') {
+      await nextEvent(this.bus, `stopped:${c.id}`, AbortSignal.timeout(10_000)).catch(() => undefined);
+    }
+    this.attaches.add(c.id, session);
     return session;
   }
 

@@ -92,6 +92,45 @@ test('stdin over the hijacked connection reaches the container; half-close ends 
   await request(api.socket, 'DELETE', `/containers/${Id}`);
 });
 
+test('docker-compose run\'s order (start, attach, inspect, start again if it stopped): no attach hangs', async () => {
+  // compose (dockerpty) attaches only after its first start. An attach that meets the container already
+  // exited waits for the next start, so inspect must say stopped by the time the attach is answered, or
+  // compose never starts it again and waits forever. An attach that meets it still running ends with it
+  // (its output may be gone already, as with dockerd).
+  let pendingRounds = 0;
+  for (let i = 0; i < 15; i++) {
+    const { Id } = json(await request(api.socket, 'POST', '/containers/create', { Image: IMAGE, Cmd: ['echo', `ran ${i}`], OpenStdin: true, StdinOnce: true, AttachStdout: true, AttachStderr: true }));
+    try {
+      assert.equal((await request(api.socket, 'POST', `/containers/${Id}/start`)).status, 204);
+      await sleep(i % 3 === 0 ? 0 : 20);
+      const out = await attach(Id, 'stream=1&stdout=1');
+      const err = await attach(Id, 'stream=1&stderr=1');
+      let ended = 0;
+      void out.output.then(() => ended++);
+      void err.output.then(() => ended++);
+      let restarted = false;
+      if (!json(await request(api.socket, 'GET', `/containers/${Id}/json`)).State.Running) {
+        restarted = ended === 0;
+        assert.equal((await request(api.socket, 'POST', `/containers/${Id}/start`)).status, 204);
+      }
+      const got = await Promise.race([Promise.all([out.output, err.output]), sleep(10_000).then(() => 'timeout' as const)]);
+      assert.notEqual(got, 'timeout', `round ${i}: the attach never ended`);
+      if (restarted) {
+        // both sessions waited for this start: they see all of its output
+        pendingRounds++;
+        const [o, e] = got as Buffer[];
+        assert.deepEqual(demux(o), { stdout: `ran ${i}\n`, stderr: '' }, `round ${i}`);
+        assert.deepEqual(demux(e), { stdout: '', stderr: '' });
+      }
+      out.sock.destroy();
+      err.sock.destroy();
+    } finally {
+      assert.equal((await request(api.socket, 'DELETE', `/containers/${Id}?force=1`)).status, 204);
+    }
+  }
+  assert.ok(pendingRounds > 0, 'no round met the container stopped');
+});
+
 test('errors: 404 for a missing image and container, 409 for a name in use, 304 for a second start', async () => {
   const missing = await request(api.socket, 'POST', '/containers/create', { Image: 'missing/image' });
   assert.equal(missing.status, 404);
