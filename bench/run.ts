@@ -1,7 +1,8 @@
 /**
  * Container benchmark: the real docker CLI against berthd and against dockerd, side by side in one run.
  *
- *   node dist/bench/run.js [--runs N] [--containers M] [--big-mib S] [--big-runs R]   (root; defaults 7, 50, 200, 3)
+ *   node dist/bench/run.js [--runs N] [--containers M] [--big-mib S] [--big-runs R] [--runtime runc|crun]
+ *   (root; defaults 7, 50, 200, 3, runc: berthd's --default-runtime; dockerd always runs runc)
  *
  * Measures (medians of N where a step is repeated):
  *   run       `docker run --rm --network none busybox true`
@@ -30,6 +31,8 @@ interface Options {
   bigMiB: number;
   /** big run and big logs: median of this many rounds */
   bigRuns: number;
+  /** berthd's OCI runtime */
+  runtime: 'runc' | 'crun';
 }
 
 /** One daemon's figures: seconds, except memory (MiB per container); undefined = not measured. */
@@ -129,10 +132,10 @@ async function measure(targets: Named[], o: Options): Promise<Figures[]> {
 }
 
 /** Starts berthd and, when installed, dockerd (in the bench netns), runs `fn`, and stops everything. */
-async function withDaemons<T>(reg: Registry, useDocker: boolean, fn: (targets: Named[]) => Promise<T>): Promise<T> {
+async function withDaemons<T>(reg: Registry, useDocker: boolean, runtime: Options['runtime'], fn: (targets: Named[]) => Promise<T>): Promise<T> {
   // debug logging costs per request; the bench measures the default level
   process.env.BERTH_TEST_LOG_LEVEL ??= 'info';
-  const daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host] });
+  const daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host], extraArgs: ['--default-runtime', runtime] });
   const targets: Named[] = [{
     name: 'berthd',
     env: daemon.env,
@@ -172,6 +175,13 @@ function argNumber(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+function argRuntime(): Options['runtime'] {
+  const i = process.argv.indexOf('--runtime');
+  const r = i > 0 ? process.argv[i + 1] : 'runc';
+  if (r !== 'runc' && r !== 'crun') throw new Error(`--runtime: runc or crun, not ${r}`);
+  return r;
+}
+
 function report(o: Options, berth: Figures, docker: Figures | undefined): void {
   const goals: Record<keyof Figures, string> = {
     run: '≤ 0.33', exec: '≤ 0.50', runDetachedAll: '≤ 0.33', ps: '≤ 1.00', memMiB: '≤ 0.20', bigRun: '≤ 0.20', bigLogs: '≤ 0.14',
@@ -188,18 +198,18 @@ function report(o: Options, berth: Figures, docker: Figures | undefined): void {
     const ratio = b === undefined || d === undefined ? 'n/a' : (b / d).toFixed(2);
     return [labels[k], fmt(b, k), fmt(d, k), ratio, goals[k]];
   });
-  process.stdout.write(`containers with --network none on both daemons; medians of ${o.runs} for run, exec and ps, of ${o.bigRuns} for the big run and logs\n`);
+  process.stdout.write(`berthd on ${o.runtime}, dockerd on runc; containers with --network none on both daemons; medians of ${o.runs} for run, exec and ps, of ${o.bigRuns} for the big run and logs\n`);
   process.stdout.write(formatTable(['measure', 'berth', 'docker', 'berth/docker', 'goal'], rows) + '\n');
 }
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root');
-  const o: Options = { runs: argNumber('--runs', 7), containers: argNumber('--containers', 50), bigMiB: argNumber('--big-mib', 200), bigRuns: argNumber('--big-runs', 3) };
+  const o: Options = { runs: argNumber('--runs', 7), containers: argNumber('--containers', 50), bigMiB: argNumber('--big-mib', 200), bigRuns: argNumber('--big-runs', 3), runtime: argRuntime() };
   const reg = await startRegistry();
   try {
     await seedImages(reg, ['busybox']);
     const useDocker = !process.argv.includes('--berth-only');
-    const [berth, docker] = await withDaemons(reg, useDocker, (targets) => measure(targets, o));
+    const [berth, docker] = await withDaemons(reg, useDocker, o.runtime, (targets) => measure(targets, o));
     report(o, berth, docker);
   } finally {
     await reg.stop();

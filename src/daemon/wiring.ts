@@ -33,6 +33,7 @@ import { Puller } from '../engine/pull';
 import { FsContentStore, initDataDirs } from '../image/content-store';
 import { OverlayLayerStore } from '../image/layer-store';
 import { SqliteImageStore } from '../image/image-store';
+import { runtimeBinary } from '../runtime/runtime-binary';
 import { openDb } from '../store/db';
 import type { Logger } from '../util/logger';
 import type { DaemonConfig } from './config';
@@ -60,7 +61,7 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const networks = new NetworkService({ execRoot, db, events, log: log.child({ component: 'networks' }), bip: config.bip, bridgeName: config.bridge });
   const containers = new ContainerService({
     dataRoot, execRoot, db, images, layers, events, log: log.child({ component: 'containers' }), networks, volumes,
-    runtimePath: config.defaultRuntime === 'crun' ? '/usr/bin/crun' : '/usr/sbin/runc',
+    runtimePath: runtimeBinary(config.defaultRuntime),
   });
   // restart policies must be attached before containers.init(), so exits found while reconciling are seen
   const health = new HealthMonitor({ containers, images, events, log: log.child({ component: 'health' }) });

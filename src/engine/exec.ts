@@ -129,8 +129,8 @@ export class ExecService {
     const tty = opts.tty ?? rec.config.Tty;
     const c = this.d.containers.get(rec.containerId);
     try {
-      // runc's flags and error format are what RuncExecProcess speaks; other runtimes keep conmon
-      const direct = !tty && path.basename(this.d.containers.runtime.runc.binary) === 'runc';
+      // RuncExecProcess speaks runc's and crun's flags and error formats
+      const direct = !tty;
       return direct ? await this.startRunc(rec, c.id, opts, sink) : await this.startConmon(rec, c.id, tty, opts, sink);
     } catch (err) {
       rec.running = false;
@@ -153,12 +153,13 @@ export class ExecService {
     const containers = this.d.containers;
     this.warmer.warm(WARM_MS);
     // without -u or --privileged, runc's own flags describe the process and no process.json is written
-    const viaFlags = !cfg.User && !cfg.Privileged && cfg.Env.every((e) => e.includes('='));
+    const flavor = containers.runtime.runc.flavor;
+    const viaFlags = flavor === 'runc' && !cfg.User && !cfg.Privileged && cfg.Env.every((e) => e.includes('='));
     const procSpec = viaFlags ? undefined : await this.processSpec(containerId, cfg, false);
     const proc = await RuncExecProcess.launch({
       containerId, execId: rec.id, process: procSpec, args: cfg.Cmd, cwd: cfg.WorkingDir || undefined, env: cfg.Env,
       tmpDir: await this.tmpDir(), stdin: attached && cfg.AttachStdin, attach: attached,
-      runtimePath: containers.runtime.runc.binary, runtimeRoot: containers.runtime.runc.stateRoot,
+      runtimePath: containers.runtime.runc.binary, runtimeRoot: containers.runtime.runc.stateRoot, flavor,
       onOutput: (stream, data) => { if ((stream === 'stdout' ? cfg.AttachStdout : cfg.AttachStderr)) sink?.output(stream, data); },
     });
     rec.io = proc;

@@ -2,8 +2,8 @@ import { access, mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
-/** v1 hierarchies conmon is moved into. cpuset is left out: a new v1 cpuset group is empty and refuses tasks. */
-const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'blkio', 'freezer', 'devices', 'systemd'];
+/** v1 hierarchies a runtime makes groups in */
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'freezer', 'devices', 'systemd'];
 
 export type CgroupMode = 'v1' | 'v2';
 
@@ -50,7 +50,10 @@ async function cgroupDirs(rel: string, root = CGROUP_ROOT): Promise<string[]> {
  */
 export async function moveToCgroup(pid: number, rel: string, root = CGROUP_ROOT): Promise<string[]> {
   const failed: string[] = [];
-  await Promise.all((await cgroupDirs(rel, root)).map(async (dir) => {
+  // not cpuset: a new v1 cpuset group is empty and refuses tasks
+  const cpuset = path.join(root, 'cpuset');
+  const dirs = (await cgroupDirs(rel, root)).filter((d) => !d.startsWith(`${cpuset}/`));
+  await Promise.all(dirs.map(async (dir) => {
     const procs = path.join(dir, 'cgroup.procs');
     try {
       // the group usually exists already (conmon's is shared): write first, create it only when missing
@@ -69,6 +72,20 @@ export async function moveToCgroup(pid: number, rel: string, root = CGROUP_ROOT)
 /** Remove a container's (empty) cgroup dirs that the runtime left behind. Missing dirs are fine. */
 export async function removeCgroup(rel: string, root = CGROUP_ROOT): Promise<void> {
   await Promise.all((await cgroupDirs(rel, root)).map((dir) => removeTree(dir)));
+}
+
+/** rmdir a group on every hierarchy; true when none is left (absent counts), false when one is busy. */
+export async function removeEmptyCgroup(rel: string, root = CGROUP_ROOT): Promise<boolean> {
+  if (!rel || rel === '/') return false;
+  const results = await Promise.all((await cgroupDirs(rel, root)).map(async (dir) => {
+    try {
+      await rmdir(dir);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  }));
+  return !results.includes(false);
 }
 
 /** cgroup dirs can only be rmdir'ed, children first; their pseudo files go with them. */

@@ -1,4 +1,4 @@
-import { constants as fsConstants, open as fsOpen } from 'node:fs';
+import { close as fsClose, constants as fsConstants, open as fsOpen, write as fsWrite } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import * as path from 'node:path';
@@ -49,4 +49,31 @@ export async function startThroughExecFifo(stateRoot: string, id: string, initPi
   sock.destroy();
   if (started) await rm(fifo, { force: true });
   return started;
+}
+
+/**
+ * The same for a container `crun create` left waiting: crun's init blocks reading its `exec.fifo`, and
+ * `crun start` opens it for writing, unlinks it and writes one byte. A non-blocking open succeeds only
+ * while the init holds the read end. Returns false (nothing changed) when it cannot be done; the caller
+ * then runs `crun start`, which reports the error in crun's words.
+ */
+export async function startThroughCrunFifo(stateRoot: string, id: string): Promise<boolean> {
+  const fifo = path.join(stateRoot, id, 'exec.fifo');
+  let fd: number;
+  try {
+    fd = await new Promise<number>((resolve, reject) => {
+      fsOpen(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK, (err, d) => (err ? reject(err) : resolve(d)));
+    });
+  } catch {
+    return false;
+  }
+  try {
+    await rm(fifo);
+    await new Promise<void>((resolve, reject) => fsWrite(fd, Buffer.from([0]), (err) => (err ? reject(err) : resolve())));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    fsClose(fd, () => undefined);
+  }
 }

@@ -24,6 +24,8 @@ export interface RuncExecLaunch {
   attach: boolean;
   runtimePath: string;
   runtimeRoot: string;
+  /** crun replaces the whole environment with `--env` and reports failures as plain lines: give it `process` */
+  flavor?: 'runc' | 'crun';
   onOutput?: (stream: OutputStream, data: Buffer) => void;
 }
 
@@ -69,9 +71,12 @@ export class RuncExecProcess extends EventEmitter {
     stdin?.on('error', () => undefined);
     stdout?.on('data', (b: Buffer) => this.output('stdout', b));
     stderr?.on('data', (b: Buffer) => {
-      if (this.held.length || RUNTIME_ERROR.test(b.toString('latin1'))) this.held.push(b);
+      if (this.held.length || this.mayBeRuntimeError(b)) this.held.push(b);
       else if (o.attach) this.output('stderr', b);
     });
+    // crun's failure lines have no format of their own, but crun writes the pid file before the process
+    // runs: stderr before the pid is known is held until the pid file says whose it is
+    if (this.crun) stderr?.once('data', () => void this.readPid());
     this.child.on('error', (err) => this.finish(undefined, `cannot run ${path.basename(o.runtimePath)}: ${err.message}`));
     this.child.on('close', (code, signal) => void this.closed(code, signal));
     for (const ms of PID_READ_DELAYS) setTimeout(() => { if (!this.pid && !this.done) void this.readPid(); }, ms).unref();
@@ -117,6 +122,20 @@ export class RuncExecProcess extends EventEmitter {
     });
   }
 
+  private get crun(): boolean {
+    return this.o.flavor === 'crun';
+  }
+
+  private mayBeRuntimeError(b: Buffer): boolean {
+    return this.crun ? !this.pid : RUNTIME_ERROR.test(b.toString('latin1'));
+  }
+
+  private releaseHeld(): void {
+    const held = this.held;
+    this.held = [];
+    if (this.o.attach) for (const b of held) this.output('stderr', b);
+  }
+
   private output(stream: OutputStream, data: Buffer): void {
     if (!this.dropOutput && this.o.attach) this.o.onOutput?.(stream, data);
   }
@@ -126,6 +145,7 @@ export class RuncExecProcess extends EventEmitter {
       const pid = Number.parseInt(await readFile(`${this.base}.pid`, 'utf8'), 10);
       if (!(pid > 0) || this.pid) return this.pid > 0;
       this.pid = pid;
+      if (this.crun && !this.done) this.releaseHeld();
       this.emit('started', pid);
       return true;
     } catch {
@@ -136,12 +156,12 @@ export class RuncExecProcess extends EventEmitter {
   private async closed(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     if (this.done) return;
     const errText = Buffer.concat(this.held).toString('utf8');
-    const m = RUNTIME_ERROR.exec(errText);
+    const m = this.crun ? /([^\n]+)\n?$/.exec(errText) : RUNTIME_ERROR.exec(errText);
     if (code === 255 && m) {
-      // runc writes the pid file only once the process runs: no pid file and runc's error line = never started
+      // the runtime writes the pid file only once the process runs: no pid file and its error line = never started
       if (!this.pid) await this.readPid();
       if (!this.pid) {
-        this.finish(undefined, m[1].replace(/\\(["\\])/g, '$1'));
+        this.finish(undefined, this.crun ? m[1].trim() : m[1].replace(/\\(["\\])/g, '$1'));
         return;
       }
     }

@@ -18,7 +18,12 @@ export interface RuncState {
  * conmon runs `create`; the daemon runs everything else.
  */
 export class RuncClient {
-  constructor(readonly binary: string, readonly stateRoot: string) {}
+  /** which runtime the binary is (berth-crun, the hybrid-host shim, is crun) */
+  readonly flavor: 'runc' | 'crun';
+
+  constructor(readonly binary: string, readonly stateRoot: string) {
+    this.flavor = /crun$/.test(path.basename(binary)) ? 'crun' : 'runc';
+  }
 
   private async call(args: string[], timeoutMs = 30_000) {
     return runTool(this.binary, ['--root', this.stateRoot, ...args], { timeoutMs });

@@ -8,8 +8,8 @@ import { CONMON_PATH, launchConmon, launchConmonVia, type ConmonLaunch } from '.
 import { writeCtl } from './ctl-fifo';
 import { ExitWatcher, type ExitListener } from './exit-watcher';
 import { RuncClient, type RuncState } from './runc';
-import { removeStoppedRuncTask } from './stopped-task';
-import { startThroughExecFifo } from './exec-fifo';
+import { removeStoppedCrunTask, removeStoppedRuncTask } from './stopped-task';
+import { startThroughCrunFifo, startThroughExecFifo } from './exec-fifo';
 import { FifoPool } from './fifo-pool';
 import { defaultLauncher, setDefaultLauncher, ToolLauncher } from './tool-launcher';
 import { findLogger, LOGGER_PIDFILE, LOGGER_SOCKET, waitForLogger } from './logger';
@@ -204,9 +204,11 @@ export class ConmonRuntime {
     }
   }
 
-  /** Start a created task; with its init pid known and runc as the runtime, without running runc. */
+  /** Start a created task, through its exec fifo when the runtime's protocol is known (no runtime process). */
   async start(id: string, initPid?: number): Promise<void> {
-    if (initPid && path.basename(this.o.runtimePath) === 'runc' && await startThroughExecFifo(this.runc.stateRoot, id, initPid)) return;
+    const flavor = this.runc.flavor;
+    if (flavor === 'runc' && initPid && await startThroughExecFifo(this.runc.stateRoot, id, initPid)) return;
+    if (flavor === 'crun' && await startThroughCrunFifo(this.runc.stateRoot, id)) return;
     await this.runc.start(id);
   }
 
@@ -246,7 +248,8 @@ export class ConmonRuntime {
   /** After exit (or to abandon a task): delete runtime state, conmon's leftovers, the cgroup dirs. */
   async cleanup(id: string, opts: { forgetExit?: boolean } = {}): Promise<void> {
     // no state dir: nothing for the runtime to delete (the common case when removing an exited container)
-    if (await this.runc.hasState(id) && !(await removeStoppedRuncTask(this.runc.stateRoot, id))) await this.runc.delete(id, true);
+    const removeStopped = this.runc.flavor === 'crun' ? removeStoppedCrunTask : removeStoppedRuncTask;
+    if (await this.runc.hasState(id) && !(await removeStopped(this.runc.stateRoot, id))) await this.runc.delete(id, true);
     await Promise.all([
       // conmon's symlink to the bundle, or the logger's dir (socket + pidfile)
       rm(path.join(this.socketDir, this.socketId(id)), { force: true, recursive: true }),

@@ -1,5 +1,6 @@
 import { readFile, rm, rmdir } from 'node:fs/promises';
 import * as path from 'node:path';
+import { removeEmptyCgroup } from './cgroups';
 
 /** The parts of runc's `<root>/<id>/state.json` needed to delete a stopped container without runc. */
 interface RuncStateFile {
@@ -23,8 +24,8 @@ async function startTime(pid: number): Promise<number | undefined> {
 /**
  * What `runc delete` does for a container whose init has exited, without starting runc (a Go binary
  * takes ~15 ms to start): remove its cgroup dirs and its state dir. Returns false, having changed nothing
- * the runtime still needs, when this is not safe: no runc state file (crun keeps another format), the init
- * still alive, or a cgroup that still holds processes. The caller then runs the runtime's own delete.
+ * the runtime still needs, when this is not safe: no runc state file (crun keeps another, see
+ * removeStoppedCrunTask), the init still alive, or a cgroup that still holds processes. The caller then runs the runtime's own delete.
  */
 export async function removeStoppedRuncTask(stateRoot: string, id: string): Promise<boolean> {
   const dir = path.join(stateRoot, id);
@@ -45,6 +46,29 @@ export async function removeStoppedRuncTask(stateRoot: string, id: string): Prom
     }
   }));
   if (results.includes(false)) return false;
+  await rm(dir, { recursive: true, force: true });
+  return true;
+}
+
+/** The parts of crun's `<root>/<id>/status` needed for the same. */
+interface CrunStatusFile {
+  pid?: number;
+  'process-start-time'?: number;
+  'cgroup-path'?: string;
+}
+
+/** `crun delete` for a container whose init has exited, without starting crun; false as above. */
+export async function removeStoppedCrunTask(stateRoot: string, id: string): Promise<boolean> {
+  const dir = path.join(stateRoot, id);
+  let st: CrunStatusFile;
+  try {
+    st = JSON.parse(await readFile(path.join(dir, 'status'), 'utf8')) as CrunStatusFile;
+  } catch {
+    return false;
+  }
+  if (typeof st.pid !== 'number' || typeof st['cgroup-path'] !== 'string') return false;
+  if (st.pid > 0 && (await startTime(st.pid)) === st['process-start-time']) return false;
+  if (!(await removeEmptyCgroup(st['cgroup-path']))) return false;
   await rm(dir, { recursive: true, force: true });
   return true;
 }

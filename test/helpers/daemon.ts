@@ -177,6 +177,9 @@ export async function startBerthd(opts: StartBerthdOptions = {}): Promise<Berthd
     const n = 1 + Math.floor(Math.random() * 254);
     args.push('--bridge', `bt${Math.random().toString(16).slice(2, 8)}`, '--bip', `10.198.${n}.1/24`);
   }
+  // BERTH_TEST_RUNTIME=crun runs a whole suite's daemons on crun (the default stays runc, as berthd's)
+  const runtime = process.env.BERTH_TEST_RUNTIME;
+  if (runtime && !extra.some((a) => a.startsWith('--default-runtime'))) args.push('--default-runtime', runtime);
   args.push(...extra);
   const bridgeAt = args.findIndex((a) => a === '-b' || a === '--bridge');
   const bridgeName = bridgeAt >= 0 ? args[bridgeAt + 1] : args.find((a) => a.startsWith('--bridge='))?.slice('--bridge='.length);

@@ -12,11 +12,11 @@ export interface MirroredDaemon {
   stop(): Promise<void>;
 }
 
-export async function startMirroredDaemon(images: string[] = ['busybox']): Promise<MirroredDaemon> {
+export async function startMirroredDaemon(images: string[] = ['busybox'], extraArgs: string[] = []): Promise<MirroredDaemon> {
   const reg = await startRegistry();
   try {
     await seedImages(reg, images);
-    const daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host] });
+    const daemon = await startBerthd({ registryMirror: reg.url, insecureRegistries: [reg.host], extraArgs });
     return { reg, daemon, stop: async () => { await daemon.stop(); await reg.stop(); } };
   } catch (err) {
     await reg.stop();
