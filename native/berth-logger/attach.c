@@ -2,7 +2,8 @@
  * berth-logger's attach clients (berthd, one connection per attached session).
  *
  * logger → client: frames [stream:1][length:4 BE][payload]; stream 2 stdout, 3 stderr, 0 = the answer to
- * a handover (payload 1 byte: 1 done, 0 refused).
+ * a handover (payload 1 byte: 1 done, 0 refused). The first frame is type 0 with no payload: the client is
+ * registered, and every byte the container writes from then on reaches it (a connect alone only queues it).
  * client → logger: frames [type:1][length:4 BE][payload]; type 1 = stdin bytes, type 2 = handover
  * (payload: fd number u32 BE in the client's process, then a byte: bit 0 stdout, bit 1 stderr). A
  * half-close ends the container's stdin when the logger runs with -o (StdinOnce).
@@ -395,8 +396,13 @@ void accept_client(void)
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
 			c->peer = cred.pid;
 		struct epoll_event e = {.events = c->events, .data.u32 = ID_CLIENT + (uint32_t)i};
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0)
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0) {
 			drop_client(c);
+			return;
+		}
+		unsigned char ready[5] = {0, 0, 0, 0, 0};
+		struct iovec iov = {ready, 5};
+		send_iov(c, &iov, 1);
 		return;
 	}
 	close(fd);

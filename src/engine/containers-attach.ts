@@ -1,4 +1,6 @@
 import type { AttachClient, OutputStream } from '../runtime/attach-socket';
+import type { Logger } from '../util/logger';
+import { processAlive } from '../util/proc';
 
 /** Where an attach session's output goes (the API layer frames it for the hijacked connection). */
 export interface AttachSink {
@@ -38,6 +40,8 @@ export class AttachSession implements AttachHandle {
   private stdinClosed = false;
   private finished = false;
   private detached = false;
+  /** something went to the client, or to the container's stdin, through the bound connection */
+  private used = false;
 
   constructor(readonly opts: AttachOptions, private readonly sink: AttachSink, private readonly onDone: (s: AttachSession) => void) {}
 
@@ -48,12 +52,30 @@ export class AttachSession implements AttachHandle {
     }
     this.conn = conn;
     conn.on('output', (stream: OutputStream, data: Buffer) => {
-      if ((stream === 'stdout' && this.opts.stdout) || (stream === 'stderr' && this.opts.stderr)) this.sink.output(stream, data);
+      if ((stream === 'stdout' && this.opts.stdout) || (stream === 'stderr' && this.opts.stderr)) {
+        this.used = true;
+        this.sink.output(stream, data);
+      }
     });
     conn.on('end', () => this.finish());
+    if (this.pendingStdin.length || this.stdinClosed) this.used = true;
     for (const b of this.pendingStdin) conn.writeStdin(b);
     this.pendingStdin = [];
     if (this.stdinClosed) conn.closeStdin();
+  }
+
+  /**
+   * Undo a bind through which nothing passed yet (the container turned out to have exited as the session
+   * connected): the connection is dropped and the session can wait for the next start. False when it was used.
+   */
+  unbind(): boolean {
+    const conn = this.conn;
+    if (!conn || this.used || this.finished || this.detached) return false;
+    this.conn = undefined;
+    conn.removeAllListeners('output');
+    conn.removeAllListeners('end');
+    conn.close();
+    return true;
   }
 
   /**
@@ -69,13 +91,17 @@ export class AttachSession implements AttachHandle {
 
   writeStdin(data: Buffer): void {
     if (!this.opts.stdin || this.stdinClosed) return;
-    if (this.conn) this.conn.writeStdin(data);
+    if (this.conn) {
+      this.used = true;
+      this.conn.writeStdin(data);
+    }
     else this.pendingStdin.push(data);
   }
 
   closeStdin(): void {
     if (!this.opts.stdin || this.stdinClosed) return;
     this.stdinClosed = true;
+    if (this.conn) this.used = true;
     this.conn?.closeStdin();
   }
 
@@ -132,4 +158,44 @@ export class AttachHub {
     this.pending.delete(id);
     for (const s of set) s.finish();
   }
+}
+
+export interface ConnectDeps {
+  id: string;
+  /** the container's status and init pid when the client asked */
+  status: string;
+  initPid: number;
+  runtime: { exitCode(id: string): Promise<number | undefined>; attach(id: string): Promise<AttachClient> };
+  hub: AttachHub;
+  log: Logger;
+  stillRunning(): boolean;
+  /** resolves once the exit is handled (the state says exited), or after a timeout */
+  stopped(): Promise<void>;
+}
+
+/**
+ * Connect a new session: to the running container, or as pending until its next start.
+ *
+ * A container whose process already exited (its exit not handled yet) is attached as a stopped one: the
+ * session waits for the next start instead of meeting a conmon that is closing. docker-compose run (its
+ * SDK path) attaches after its start, then inspects and starts the container again if it stopped; so the
+ * session is answered only once inspect says stopped too, or compose waits on a container it thinks runs.
+ * The init is checked again once connected: one that died meanwhile may have had its last output read
+ * already, so an unused connection is dropped and the session waits for the next start instead.
+ */
+export async function connectSession(session: AttachSession, d: ConnectDeps): Promise<void> {
+  if (d.status === 'running' && (await d.runtime.exitCode(d.id)) === undefined) {
+    const conn = await d.runtime.attach(d.id).catch(() => undefined);
+    if (conn) session.bind(conn);
+    const alive = await processAlive(d.initPid);
+    d.log.debug('attach to a running container', { id: d.id, connected: Boolean(conn), alive });
+    if (conn && (alive || !session.unbind())) return;
+    if (!conn && alive) {
+      session.finish();
+      return;
+    }
+  }
+  if (d.stillRunning()) await d.stopped();
+  d.log.debug('attach waits for the next start', { id: d.id });
+  d.hub.add(d.id, session);
 }

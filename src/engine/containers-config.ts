@@ -103,8 +103,15 @@ export function mergeConfig(req: CreateRequest, image: ImageRecord, id: string, 
   return config;
 }
 
-export function normalizeHostConfig(hc: Partial<HostConfigRecord> | null | undefined): HostConfigRecord {
+/** `runtime`: the daemon's OCI runtime, which runs every container (there are no per-container runtimes). */
+export function normalizeHostConfig(hc: Partial<HostConfigRecord> | null | undefined, runtime = 'runc'): HostConfigRecord {
   const h = hc ?? {};
+  const wanted = (h as { Runtime?: unknown }).Runtime;
+  if (wanted && wanted !== runtime) {
+    throw invalidArgument(['runc', 'crun'].includes(String(wanted))
+      ? `runtime ${String(wanted)} is not this daemon's: every container runs on its --default-runtime (${runtime})`
+      : `unknown or invalid runtime name: ${String(wanted)}`);
+  }
   const restart = (h.RestartPolicy as HostConfigRecord['RestartPolicy'] | undefined) ?? { Name: 'no', MaximumRetryCount: 0 };
   if (restart.Name && !['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(restart.Name)) {
     throw invalidArgument(`invalid restart policy '${restart.Name}'`);
@@ -122,6 +129,7 @@ export function normalizeHostConfig(hc: Partial<HostConfigRecord> | null | undef
     LogConfig: normalizeLogConfig(h.LogConfig as Parameters<typeof normalizeLogConfig>[0]),
     Privileged: Boolean(h.Privileged),
     ReadonlyRootfs: Boolean(h.ReadonlyRootfs),
+    Runtime: runtime,
   };
 }
 

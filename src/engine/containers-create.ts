@@ -22,7 +22,7 @@ export function checkNameFree(store: ContainerStore, name: string): void {
  * `platform` (docker run --platform): a local image of another platform is "not found", as with dockerd, so
  * the client pulls the wanted one.
  */
-export function draftContainer(req: CreateRequest, name: string | undefined, images: ImageStore, store: ContainerStore, platform?: string): ContainerRecord {
+export function draftContainer(req: CreateRequest, name: string | undefined, images: ImageStore, store: ContainerStore, runtime: string, platform?: string): ContainerRecord {
   const ref = req.Image ?? '';
   if (!ref) throw invalidArgument('config cannot be empty in order to create a container');
   const wanted = platform ? parsePlatform(platform) : undefined;
@@ -48,7 +48,7 @@ export function draftContainer(req: CreateRequest, name: string | undefined, ima
   return {
     id, name: finalName, imageId: image.id, created: new Date().toISOString(),
     config: mergeConfig(req, image, id, ref),
-    hostConfig: normalizeHostConfig(req.HostConfig),
+    hostConfig: normalizeHostConfig(req.HostConfig, runtime),
     state: { status: 'created', pid: 0, exitCode: 0, error: '', oomKilled: false, startedAt: ZERO_TIME, finishedAt: ZERO_TIME },
     restartCount: 0, networkSettings: {}, mounts: [],
   };

@@ -9,7 +9,7 @@ import type { OutputStream } from '../runtime/attach-socket';
 import { ConmonRuntime } from '../runtime/runtime';
 import type { Db } from '../store/db';
 import type { Logger } from '../util/logger';
-import { AttachHub, AttachSession, type AttachHandle, type AttachOptions, type AttachSink } from './containers-attach';
+import { AttachHub, AttachSession, connectSession, type AttachHandle, type AttachOptions, type AttachSink } from './containers-attach';
 import type { CreateRequest } from './containers-config';
 import { checkNameFree, draftContainer } from './containers-create';
 import { containerLogs, type ContainerLogsOptions } from './containers-logs';
@@ -145,7 +145,7 @@ export class ContainerService {
 
   async create(req: CreateRequest, name?: string, platform?: string): Promise<{ Id: string; Warnings: string[] }> {
     await this.init();
-    const record = draftContainer(req, name, this.d.images, this.store, platform);
+    const record = draftContainer(req, name, this.d.images, this.store, this.runtime.runc.flavor, platform);
     const { id } = record;
     await this.resources.prepare(record, req);
     await makeContainerDirs(this.paths, id);
@@ -370,24 +370,11 @@ export class ContainerService {
     const c = this.get(ref);
     const session = new AttachSession(opts, sink, (s) => this.attaches.remove(c.id, s));
     this.d.events.emit('container', 'attach', c.id, this.attrs(c));
-    // A container whose process already exited (its exit not handled yet) is attached as a stopped one: the
-    // session waits for the next start instead of meeting a conmon that is closing. docker-compose run
-    // attaches after its start, then inspects and starts the container again if it stopped; so the
-    // session is answered only once inspect says stopped too, or compose waits on a container it thinks runs.
-    const exitedUnhandled = c.state.status === 'running' && (await this.runtime.exitCode(c.id)) !== undefined;
-    if (c.state.status === 'running' && !exitedUnhandled) {
-      try {
-        session.bind(await this.runtime.attach(c.id));
-      } catch {
-        session.finish();
-      }
-      return session;
-    }
-    const now = this.store.get(c.id);
-    if (exitedUnhandled && now && now.state.status === 'running') {
-      await nextEvent(this.bus, `stopped:${c.id}`, AbortSignal.timeout(10_000)).catch(() => undefined);
-    }
-    this.attaches.add(c.id, session);
+    await connectSession(session, {
+      id: c.id, status: c.state.status, initPid: c.state.pid, runtime: this.runtime, hub: this.attaches, log: this.d.log,
+      stillRunning: () => this.store.get(c.id)?.state.status === 'running',
+      stopped: () => nextEvent(this.bus, `stopped:${c.id}`, AbortSignal.timeout(10_000)).then(() => undefined, () => undefined),
+    });
     return session;
   }
 

@@ -1,17 +1,8 @@
 import { close as fsClose, constants as fsConstants, open as fsOpen, write as fsWrite } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import * as path from 'node:path';
-
-/** Is `pid` a live process that is not a zombie? */
-async function alive(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+import { processAlive as alive } from '../util/proc';
 
 /**
  * Start a container that `runc create` left waiting, the way `runc start` does it, without starting runc

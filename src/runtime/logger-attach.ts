@@ -10,6 +10,8 @@ const FROM_CONTROL = 0;
 /** client → logger */
 const TO_STDIN = 1;
 const TO_HANDOVER = 2;
+/** how long connect waits for the logger's first frame (loggers older than that frame send none) */
+const READY_WAIT_MS = 250;
 
 /**
  * A client of berth-logger's attach socket (a stream socket; see native/berth-logger/attach.c). Output
@@ -34,6 +36,10 @@ export class LoggerAttachConnection extends EventEmitter implements AttachClient
     sock.on('error', () => this.finish());
   }
 
+  /**
+   * Resolves once the logger has registered the connection (its first, empty control frame): output the
+   * container writes from then on reaches this client. A logger from before that frame gets READY_WAIT_MS.
+   */
   static connect(socketPath: string): Promise<LoggerAttachConnection> {
     return new Promise((resolve, reject) => {
       const sock = connect(socketPath);
@@ -41,7 +47,11 @@ export class LoggerAttachConnection extends EventEmitter implements AttachClient
       sock.once('error', fail);
       sock.once('connect', () => {
         sock.off('error', fail);
-        resolve(new LoggerAttachConnection(sock));
+        const conn = new LoggerAttachConnection(sock);
+        const done = () => { clearTimeout(timer); resolve(conn); };
+        const timer = setTimeout(done, READY_WAIT_MS);
+        conn.once('ready', done);
+        conn.once('end', done);
       });
     });
   }
@@ -82,6 +92,7 @@ export class LoggerAttachConnection extends EventEmitter implements AttachClient
       this.type = hdr[0];
       this.need = hdr.readUInt32BE(1);
       this.control = [];
+      if (this.type === FROM_CONTROL && this.need === 0) this.emit('ready');
     }
   }
 

@@ -22,8 +22,10 @@ describe('docker-compose v1 against berthd', { skip, timeout: 300_000 }, () => {
   let docker: BoundCli;
   let dir: string;
   let port: number;
-  const compose = (args: string[]): Promise<RunResult> =>
-    run(COMPOSE, ['-p', 'berthdemo', ...args], { env: { ...daemon.env, COMPOSE_INTERACTIVE_NO_CLI: '1' }, cwd: dir, timeoutMs: 120_000 });
+  // `run` and `exec` go through the docker CLI, as compose does by default on Linux; `sdk` makes compose do
+  // them itself with the Python SDK (COMPOSE_INTERACTIVE_NO_CLI=1)
+  const compose = (args: string[], sdk = false): Promise<RunResult> =>
+    run(COMPOSE, ['-p', 'berthdemo', ...args], { env: { ...daemon.env, ...(sdk ? { COMPOSE_INTERACTIVE_NO_CLI: '1' } : {}) }, cwd: dir, timeoutMs: 120_000 });
 
   before(async () => {
     bed = await startMirroredDaemon();
@@ -82,6 +84,12 @@ volumes:
     const ran = await compose(['run', '--rm', '-T', 'db', 'echo', 'ran']);
     assert.equal(ran.code, 0, ran.stderr);
     assert.match(ran.stdout, /^ran$/m, `stdout: ${ran.stdout}\nstderr: ${ran.stderr}`);
+    // the SDK path attaches only after its start: output written before the attach is not seen (dockerd
+    // alike), so this container waits before it writes
+    const viaSdk = await compose(['run', '--rm', '-T', 'db', 'sh', '-c', 'sleep 1; echo ran-sdk; exit 4'], true);
+    assert.equal(viaSdk.code, 4, viaSdk.stderr);
+    assert.match(viaSdk.stdout, /^ran-sdk$/m, `stdout: ${viaSdk.stdout}\nstderr: ${viaSdk.stderr}`);
+    assert.equal(ok(await compose(['exec', '-T', 'db', 'echo', 'sdk-exec'], true)).trim(), 'sdk-exec');
 
     const down = await compose(['down', '-v', '--timeout', '1']);
     assert.equal(down.code, 0, down.stderr);

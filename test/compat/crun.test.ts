@@ -60,7 +60,12 @@ describe('docker CLI against berthd on crun', { skip, timeout: 180_000 }, () => 
     assert.equal(missing.code, 126);
     // in the stream, as dockerd writes a start failure after the 101
     assert.match(missing.stdout + missing.stderr, /OCI runtime exec failed: .*\/no\/such\/program.*not found/);
-    assert.equal(ok(await docker(['inspect', '-f', '{{.State.Running}}', 'cr-a'])).trim(), 'true');
+    assert.equal(ok(await docker(['inspect', '-f', '{{.State.Running}} {{.HostConfig.Runtime}}', 'cr-a'])).trim(), 'true crun');
+    // one runtime per daemon: asking for another is refused before anything is made
+    const other = await docker(['run', '--rm', '--runtime', 'runc', '--name', 'cr-other', 'busybox', 'true']);
+    assert.notEqual(other.code, 0);
+    assert.match(other.stderr, /runtime runc is not this daemon's/);
+    assert.equal((await docker(['inspect', 'cr-other'])).code, 1);
   });
 
   test('pause and unpause; logs; stop of a container ignoring SIGTERM', async () => {
