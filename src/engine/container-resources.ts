@@ -8,9 +8,12 @@
  *   removed   removal: endpoints released, anonymous volumes removed when asked (`rm -v`, `--rm`)
  *   view      inspect/list: live NetworkSettings
  */
+import { access } from 'node:fs/promises';
 import { errorMessage } from '../errors';
+import { unmountIfMounted } from '../runtime/rootfs';
 import type { Logger } from '../util/logger';
 import { ContainerMounts, containersUsingVolume, type MountPoint } from './container-mounts';
+import { applyNamespaceModes, normalizeNamespaceModes, shareableShmDir } from './container-namespaces';
 import { ContainerNetworking, portsSummary } from './container-network';
 import type { CreateRequest } from './containers-config';
 import type { ContainerRecord } from './containers-store';
@@ -43,6 +46,7 @@ export class ContainerResources {
 
   /** Create: fills `record.mounts`, adjusts Config/HostConfig for the network mode and leases endpoints. */
   async prepare(record: ContainerRecord, req: CreateRequest): Promise<void> {
+    normalizeNamespaceModes(record.hostConfig, record.config, req.Hostname || undefined);
     record.mounts = await this.mounts.resolve(record.config, record.hostConfig, this.d.get);
     try {
       this.net?.prepare(record.id, record.name, record.config, record.hostConfig, req.NetworkingConfig, req.Hostname || undefined);
@@ -62,12 +66,18 @@ export class ContainerResources {
   async start(c: ContainerRecord, spec: Record<string, unknown>, rootfs: string): Promise<void> {
     const extra = await this.mounts.ociMounts(c, rootfs);
     (spec.mounts as unknown[]).push(...extra);
+    await applyNamespaceModes(c, spec, this.d.get, this.d.dir);
     await this.net?.join(c, spec);
   }
 
   /** The task is gone (exit, stop, failed start). */
   async stop(id: string): Promise<void> {
-    await this.net?.leave(id).catch((e) => this.d.log.warn('network teardown failed', { id, error: errorMessage(e) }));
+    const shm = shareableShmDir(this.d.dir(id));
+    await Promise.all([
+      this.net?.leave(id).catch((e) => this.d.log.warn('network teardown failed', { id, error: errorMessage(e) })),
+      // only shareable containers have one (a stat, then a look at the mount table)
+      access(shm).then(() => unmountIfMounted(shm), () => undefined).catch((e) => this.d.log.warn('unmounting /dev/shm failed', { id, error: errorMessage(e) })),
+    ]);
   }
 
   /** The record was deleted. */

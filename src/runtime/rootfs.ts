@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { internal } from '../errors';
 import { runTool } from './exec-file';
 
@@ -17,6 +17,14 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
   const options = `lowerdir=${m.lower},upperdir=${m.upper},workdir=${m.work}`;
   const r = await runTool('mount', ['-t', 'overlay', 'overlay', '-o', options, m.target], { cwd: m.cwd, timeoutMs: 30_000 });
   if (r.code !== 0) throw internal(`error mounting container root filesystem: ${r.stderr.trim()}`);
+}
+
+/** Mount a tmpfs at `target` (made if missing) unless one is there; `options` as mount -o takes them. */
+export async function mountTmpfs(target: string, options: string[]): Promise<void> {
+  await mkdir(target, { recursive: true, mode: 0o755 });
+  if (await isMounted(target)) return;
+  const r = await runTool('mount', ['-t', 'tmpfs', '-o', options.join(','), 'shm', target], { timeoutMs: 30_000 });
+  if (r.code !== 0) throw internal(`error mounting ${target}: ${r.stderr.trim()}`);
 }
 
 /** Unmount when mounted; a missing mount is fine. Falls back to a lazy unmount when busy. */

@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { dockerCli, DOCKER_CLI, ok, type BoundCli } from '../helpers/cli';
+import { DOCKER_CLI, ok, type BoundCli } from '../helpers/cli';
 import type { Berthd } from '../helpers/daemon';
-import { startMirroredDaemon, type MirroredDaemon } from '../helpers/mirrored-daemon';
+import { startDockerBed, type DockerBed } from '../helpers/mirrored-daemon';
 import { existingCgroupDirs } from '../../src/runtime/cgroups';
 import { hybridWithV2Controllers, runtimeBinary } from '../../src/runtime/runtime-binary';
 
@@ -19,20 +19,17 @@ const skip = process.getuid?.() !== 0 ? 'needs root' : !fs.existsSync(DOCKER_CLI
   : hybridWithV2Controllers() && !runtimeBinary('crun').endsWith('berth-crun') ? 'native/bin/berth-crun not built' : false;
 
 describe('docker CLI against berthd on crun', { skip, timeout: 180_000 }, () => {
-  let bed: MirroredDaemon;
+  let bed: DockerBed;
   let daemon: Berthd;
   let docker: BoundCli;
 
   before(async () => {
-    bed = await startMirroredDaemon(['busybox'], ['--default-runtime', 'crun']);
-    daemon = bed.daemon;
-    docker = dockerCli(daemon);
-    ok(await docker(['pull', 'busybox']), 'docker pull busybox');
+    bed = await startDockerBed(['--default-runtime', 'crun']);
+    ({ daemon, docker } = bed);
   });
 
   after(async () => {
-    if (docker) await docker(['rm', '-f', 'cr-a', 'cr-b'], { timeoutMs: 30_000 }).catch(() => undefined);
-    await bed?.stop();
+    await bed?.close(['cr-a', 'cr-b']);
   });
 
   test('info names crun; run --rm prints and returns the exit code; limits reach the cgroup', async () => {

@@ -2,6 +2,7 @@
  * The setup most daemon tests share: a berthd whose docker.io pulls go to a loopback registry seeded with
  * the offline fixture images (and only there: --registry-mirror-only).
  */
+import { dockerCli, ok, type BoundCli } from './cli';
 import { startBerthd, type Berthd } from './daemon';
 import { seedImages, startRegistry, type Registry } from './registry';
 
@@ -22,4 +23,30 @@ export async function startMirroredDaemon(images: string[] = ['busybox'], extraA
     await reg.stop();
     throw err;
   }
+}
+
+export interface DockerBed extends MirroredDaemon {
+  /** the real docker CLI bound to the daemon */
+  docker: BoundCli;
+  /** removes `names` (containers; missing ones are fine), then stops daemon and registry */
+  close(names?: string[]): Promise<void>;
+}
+
+/** startMirroredDaemon, with busybox already pulled through the docker CLI. */
+export async function startDockerBed(extraArgs: string[] = []): Promise<DockerBed> {
+  const bed = await startMirroredDaemon(['busybox'], extraArgs);
+  const docker = dockerCli(bed.daemon);
+  try {
+    ok(await docker(['pull', 'busybox']), 'docker pull busybox');
+  } catch (err) {
+    await bed.stop();
+    throw err;
+  }
+  return {
+    ...bed, docker,
+    close: async (names = []) => {
+      if (names.length) await docker(['rm', '-f', ...names], { timeoutMs: 30_000 }).catch(() => undefined);
+      await bed.stop();
+    },
+  };
 }

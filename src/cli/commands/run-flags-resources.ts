@@ -1,6 +1,6 @@
 /**
  * `run`/`create` flags for resource limits and security (memory, cpus, pids, ulimits, shm, capabilities,
- * privileged, security options, devices, groups, init), turned into HostConfig fields as the docker CLI does:
+ * privileged, security options, devices, groups, init, namespace modes), turned into HostConfig fields as the docker CLI does:
  * sizes in binary units, `--memory-swap -1` unlimited, `--cpus` as NanoCpus, a seccomp profile file sent inline.
  */
 import { readFile } from 'node:fs/promises';
@@ -31,7 +31,19 @@ export const RESOURCE_SECURITY_FLAGS: FlagSpec[] = [
   { name: 'device-cgroup-rule', kind: 'list', description: 'Add a rule to the cgroup allowed devices list' },
   { name: 'group-add', kind: 'list', description: 'Add additional groups to join' },
   { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
+  { name: 'pid', kind: 'string', description: 'PID namespace to use' },
+  { name: 'ipc', kind: 'string', description: 'IPC mode to use' },
+  { name: 'uts', kind: 'string', description: 'UTS namespace to use' },
+  { name: 'cgroupns', kind: 'string', description: 'Cgroup namespace to use (host|private)' },
 ];
+
+/** The docker CLI's own checks of the namespace flags (the daemon checks again). */
+function namespaceMode(f: FlagValues, flag: string, key: string, valid: (v: string) => boolean, what: string, hc: Record<string, unknown>): void {
+  const v = f.string(flag);
+  if (!v) return;
+  if (!valid(v)) throw usage(`"${v}" for "--${flag}" flag: invalid ${what}`);
+  hc[key] = v;
+}
 
 function usage(msg: string): StatusError {
   return new StatusError(125, `invalid argument ${msg}\nSee 'berth run --help'.`);
@@ -115,4 +127,9 @@ export async function applyResourceSecurityFlags(f: FlagValues, body: Record<str
   if (f.list('device-cgroup-rule').length) hc.DeviceCgroupRules = f.list('device-cgroup-rule');
   if (f.list('group-add').length) hc.GroupAdd = f.list('group-add');
   if (f.bool('init')) hc.Init = true;
+  const joinable = (v: string) => /^container:.+/.test(v);
+  namespaceMode(f, 'pid', 'PidMode', (v) => v === 'host' || joinable(v), 'PID mode', hc);
+  namespaceMode(f, 'ipc', 'IpcMode', (v) => ['private', 'shareable', 'host', 'none'].includes(v) || joinable(v), 'IPC mode', hc);
+  namespaceMode(f, 'uts', 'UTSMode', (v) => v === 'host', 'UTS mode', hc);
+  namespaceMode(f, 'cgroupns', 'CgroupnsMode', (v) => v === 'host' || v === 'private', 'cgroup namespace mode', hc);
 }
