@@ -176,7 +176,7 @@ async function attachRoute(ctx: RequestContext, svc: ContainerService): Promise<
     socket.write(b);
   };
   let handle: Awaited<ReturnType<ContainerService['attach']>> | undefined;
-  if (queryBool(q, 'logs') && (opts.stdout || opts.stderr)) {
+  if (queryBool(q, 'logs') && (opts.stdout || opts.stderr) && c.hostConfig.LogConfig.Type !== 'none') {
     // replay what the log holds so far, then (with stream=1) go on live
     for await (const r of svc.logs(c.id, { follow: false, stdout: opts.stdout, stderr: opts.stderr, sinceNs: 0n, untilNs: 0n })) {
       if (!tty) write(frameHeader(r.stream, r.data.length));

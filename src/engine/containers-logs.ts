@@ -1,4 +1,4 @@
-import { invalidArgument } from '../errors';
+import { invalidArgument, notImplemented } from '../errors';
 import type { OutputStream } from '../runtime/attach-socket';
 import type { ContainerRecord } from './containers-store';
 import { dockerTimestamp, LogFileReader, payloadChunks, rotatedLogs, type LogRecord, type PayloadChunk } from '../runtime/k8s-log';
@@ -162,6 +162,7 @@ export type ContainerLogsOptions = LogsOptions & { timestamps?: boolean; details
 /** `GET /containers/{id}/logs` of one container: its streams (a TTY's output is all stdout), options applied. */
 export async function* containerLogs(c: ContainerRecord, file: string, running: () => boolean, o: ContainerLogsOptions, signal?: AbortSignal): AsyncGenerator<{ stream: OutputStream; data: Buffer }> {
   if (!o.stdout && !o.stderr) throw invalidArgument('You must choose at least one stream');
+  if (c.hostConfig.LogConfig.Type === 'none') throw notImplemented('configured logging driver does not support reading');
   const details = o.details ? logDetails(c.hostConfig.LogConfig.Config, c.config.Labels ?? {}, c.config.Env ?? []) : undefined;
   for await (const r of readLogChunks(file, { ...o, details }, running, signal)) {
     yield { stream: c.config.Tty ? 'stdout' : r.stream, data: r.data };

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { logRotation } from '../runtime/log-rotation';
+import { logRotation, logTarget } from '../runtime/log-rotation';
 import { mkdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -181,7 +181,7 @@ export class ContainerService {
         const spec = withConsoleSize(built, c.config.Tty, c.hostConfig.ConsoleSize);
         await this.resources.start(c, spec, this.paths.rootfs(id));
         const { pid } = await this.runtime.create({
-          id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: this.paths.log(id),
+          id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: logTarget(c.hostConfig.LogConfig, this.paths.log(id)),
           spec, tty: c.config.Tty, openStdin: c.config.OpenStdin, stdinOnce: c.config.StdinOnce,
           ...logRotation(c.hostConfig.LogConfig),
         });

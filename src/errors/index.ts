@@ -10,6 +10,7 @@ export type ErrorKind =
   | 'Forbidden'
   | 'Unauthorized'
   | 'NotModified'
+  | 'NotImplemented'
   | 'Internal';
 
 export class BerthError extends Error {
@@ -31,6 +32,7 @@ export const forbidden = (message: string, code?: string) => new BerthError('For
 export const unauthorized = (message: string, code?: string) => new BerthError('Unauthorized', message, code);
 export const notModified = (message: string) => new BerthError('NotModified', message);
 export const internal = (message: string, code?: string) => new BerthError('Internal', message, code);
+export const notImplemented = (message: string, code?: string) => new BerthError('NotImplemented', message, code);
 
 export function isKind(err: unknown, kind: ErrorKind): err is BerthError {
   return err instanceof BerthError && err.kind === kind;
@@ -46,6 +48,7 @@ const STATUS: Record<ErrorKind, number> = {
   Forbidden: 403,
   Unauthorized: 401,
   NotModified: 304,
+  NotImplemented: 501,
   Internal: 500,
 };
 

@@ -16,20 +16,22 @@ export function parseLogSize(v: string): number {
 }
 
 /** The drivers berth's own log stands in for; it reads and rotates like dockerd's json-file. */
-const LOG_DRIVERS = ['json-file', 'local'];
+const LOG_DRIVERS = ['json-file', 'local', 'none'];
 
 /**
  * The LogConfig kept with a container. berth always writes its own log (k8s-file records, read back by
  * `docker logs`) and reports the driver as `json-file`, the default clients expect: the Docker SDK for
  * Python reads a `run`'s output only from the drivers it knows. Of the options max-size and max-file
  * rotate the log, and labels/env (and their -regex forms) name what `logs --details` shows; others are
- * accepted and dropped. Another driver (syslog, journald, a plugin) is refused.
+ * accepted and dropped. `none` keeps no log at all (attached clients still get the output). Another driver
+ * (syslog, journald, a plugin) is refused.
  */
 export function normalizeLogConfig(lc: { Type?: string; Config?: Record<string, string> | null } | undefined): { Type: string; Config: Record<string, string> } {
   const type = lc?.Type || 'json-file';
   if (!LOG_DRIVERS.includes(type)) throw invalidArgument(`error looking up logging plugin ${type}: plugin "${type}" not found`);
   const cfg = lc?.Config ?? {};
   const out: Record<string, string> = {};
+  if (type === 'none') return { Type: type, Config: out };
   if (cfg['max-size'] !== undefined && cfg['max-size'] !== '' && cfg['max-size'] !== '-1') {
     if (parseLogSize(cfg['max-size']) <= 0) throw invalidArgument(`invalid value for max-size: ${cfg['max-size']}`);
     out['max-size'] = cfg['max-size'];
@@ -48,4 +50,9 @@ export function normalizeLogConfig(lc: { Type?: string; Config?: Record<string, 
 export function logRotation(lc: { Config?: Record<string, string> } | undefined): LogRotation {
   const size = lc?.Config?.['max-size'];
   return { logMaxSize: size ? parseLogSize(size) : 0, logMaxFiles: Number(lc?.Config?.['max-file'] ?? 1) || 1 };
+}
+
+/** Where the runtime writes a container's log: nowhere for the `none` driver. */
+export function logTarget(lc: { Type?: string } | undefined, logPath: string): string {
+  return lc?.Type === 'none' ? '/dev/null' : logPath;
 }

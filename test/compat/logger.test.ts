@@ -137,6 +137,18 @@ describe('docker CLI: container output through berth-logger', { skip, timeout: 2
     assert.notEqual(bad.code, 0);
   });
 
+  test('--log-driver none: an attached run still prints; logs refuses as dockerd does; no log file is written', async () => {
+    const r = await docker(['run', '--name', 'lg-none', '--network', 'none', '--log-driver', 'none', 'busybox', 'sh', '-c', 'echo out; echo err >&2']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'out\n', 'err\n']);
+    const logs = await docker(['logs', 'lg-none']);
+    assert.equal(logs.code, 1);
+    assert.match(logs.stderr, /configured logging driver does not support reading/);
+    const id = ok(await docker(['inspect', '-f', '{{.Id}} {{.HostConfig.LogConfig.Type}}', 'lg-none'])).trim().split(' ');
+    assert.equal(id[1], 'none');
+    assert.deepEqual(fs.readdirSync(path.join(daemon.dataRoot, 'containers', id[0])).filter((f) => f.startsWith('ctr.log')), []);
+    ok(await docker(['rm', 'lg-none']));
+  });
+
   test('no logger process is left once containers are removed', async () => {
     ok(await docker(['run', '-d', '--name', 'lg-left', 'busybox', 'sleep', '600']));
     const id = ok(await docker(['inspect', '-f', '{{.Id}}', 'lg-left'])).trim();
