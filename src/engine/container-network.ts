@@ -16,6 +16,7 @@ import { conflict, errorMessage, invalidArgument, isNotFound } from '../errors';
 import { hostPortFree, type PortBinding, type PortProtocol, type PortRequest } from '../network/ports';
 import { containerResolvConf } from '../runtime/etc-files';
 import type { Logger } from '../util/logger';
+import { linkHostsLines, resolveLinks, type LinkedContainer } from './container-links';
 import type { ContainerConfigRecord, ContainerRecord, HostConfigRecord } from './containers-store';
 import type { AttachRequest, ContainerNetworkHooks, NetworkService } from './networks';
 
@@ -239,13 +240,23 @@ export class ContainerNetworking {
     const { Hostname: hostname, Domainname: domain } = c.config;
     const names = domain ? `${hostname}.${domain} ${hostname}` : hostname;
     const own = first ? `${first.ip}\t${names}\n` : '';
-    await writeFile(path.join(dir, 'hosts'), HOSTS_HEAD + this.extraHosts(c, gateway) + own, { mode: 0o644 });
+    const links = linkHostsLines(this.linked(c));
+    await writeFile(path.join(dir, 'hosts'), HOSTS_HEAD + this.extraHosts(c, gateway) + links + own, { mode: 0o644 });
     const hc = c.hostConfig;
     const viaAardvark = await this.networks.resolvConf(c.id, {
       search: (hc.DnsSearch as string[] | null | undefined) ?? undefined, options: (hc.DnsOptions as string[] | null | undefined) ?? undefined,
     });
     const text = viaAardvark ?? resolvWithOverrides(containerResolvConf(await readFile('/etc/resolv.conf', 'utf8').catch(() => '')), hc);
     await writeFile(path.join(dir, 'resolv.conf'), text, { mode: 0o644 });
+  }
+
+  /** The running containers `c` links to, each with its address on a network they share (else its first). */
+  linked(c: ContainerRecord): LinkedContainer[] {
+    const mine = new Set(this.networks.endpointsOf(c.id).map((e) => e.networkId));
+    return resolveLinks(c, (ref) => this.containers.get(ref), (t) => {
+      const eps = this.networks.endpointsOf(t.id).filter((e) => e.ip);
+      return (eps.find((e) => mine.has(e.networkId)) ?? eps[0])?.ip ?? '';
+    });
   }
 
   /** Exit/stop: tear the endpoints down, free host ports, remove the netns. Safe to call more than once. */

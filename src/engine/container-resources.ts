@@ -12,9 +12,10 @@ import { access } from 'node:fs/promises';
 import { errorMessage } from '../errors';
 import { unmountIfMounted } from '../runtime/rootfs';
 import type { Logger } from '../util/logger';
+import { linkEnv, linksOf, normalizeLinks } from './container-links';
 import { ContainerMounts, containersUsingVolume, type MountPoint } from './container-mounts';
 import { applyNamespaceModes, normalizeNamespaceModes, shareableShmDir } from './container-namespaces';
-import { ContainerNetworking, portsSummary } from './container-network';
+import { ContainerNetworking, networkModeOf, portsSummary } from './container-network';
 import type { CreateRequest } from './containers-config';
 import type { ContainerRecord } from './containers-store';
 import type { NetworkService } from './networks';
@@ -47,6 +48,7 @@ export class ContainerResources {
   /** Create: fills `record.mounts`, adjusts Config/HostConfig for the network mode and leases endpoints. */
   async prepare(record: ContainerRecord, req: CreateRequest): Promise<void> {
     normalizeNamespaceModes(record.hostConfig, record.config, req.Hostname || undefined);
+    record.hostConfig.Links = normalizeLinks(record.hostConfig.Links, record.name, this.d.get);
     record.mounts = await this.mounts.resolve(record.config, record.hostConfig, this.d.get);
     try {
       this.net?.prepare(record.id, record.name, record.config, record.hostConfig, req.NetworkingConfig, req.Hostname || undefined);
@@ -68,6 +70,11 @@ export class ContainerResources {
     (spec.mounts as unknown[]).push(...extra);
     await applyNamespaceModes(c, spec, this.d.get, this.d.dir);
     await this.net?.join(c, spec);
+    // legacy links' variables: on the default bridge only, as with dockerd
+    if (this.net && linksOf(c).length && networkModeOf(c.hostConfig) === 'bridge') {
+      const proc = spec.process as { env: string[] };
+      proc.env = [...proc.env, ...linkEnv(c.name, this.net.linked(c))];
+    }
   }
 
   /** The task is gone (exit, stop, failed start). */

@@ -62,6 +62,8 @@ export function mergeConfig(req: CreateRequest, image: ImageRecord, id: string, 
   const env = [...userEnv, ...(img.Env ?? []).filter((e) => !userKeys.has(envKey(e)))];
 
   let entrypoint = asList(req.Entrypoint);
+  // `--entrypoint ""` arrives as [""]: the image's entrypoint is cleared
+  if (entrypoint?.length === 1 && entrypoint[0] === '') entrypoint = [];
   let cmd = asList(req.Cmd);
   if (!entrypoint || entrypoint.length === 0) {
     if (!cmd || cmd.length === 0) cmd = img.Cmd ?? null;

@@ -25,6 +25,7 @@ export const NET_VOLUME_FLAGS: FlagSpec[] = [
   { name: 'publish', short: 'p', kind: 'list', description: "Publish a container's port(s) to the host" },
   { name: 'publish-all', short: 'P', kind: 'bool', description: 'Publish all exposed ports to random ports' },
   { name: 'expose', kind: 'list', description: 'Expose a port or a range of ports' },
+  { name: 'link', kind: 'list', description: 'Add link to another container' },
 ];
 
 function usage(msg: string): StatusError {
@@ -153,6 +154,7 @@ export function applyNetVolumeFlags(f: FlagValues, body: Record<string, unknown>
   if (Object.keys(exposed).length) body.ExposedPorts = exposed;
   if (Object.keys(bindings).length) hc.PortBindings = bindings;
   if (f.bool('publish-all')) hc.PublishAllPorts = true;
+  if (f.list('link').length) hc.Links = f.list('link');
 }
 
 interface PortsInspect { Name: string; NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[] | null> | null } }
