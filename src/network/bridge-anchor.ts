@@ -6,6 +6,7 @@
  * Releasing a network deletes the anchor and runs one teardown for a stand-in container on a throwaway
  * netns; finding the bridge empty, netavark then removes the bridge and the network's chains itself.
  */
+import { createHash } from 'node:crypto';
 import { access, readlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { newId } from '../util/ids';
@@ -81,5 +82,14 @@ export class BridgeAnchors {
     await this.d.netns.withThrowaway((file) => this.d.netavark.teardown(file, options).catch((err: Error) => {
       this.d.log.debug('network release teardown reported', { network: n.name, error: err.message });
     }), ['eth0']);
+    // The stand-in published no port, so netavark leaves the network's port-forward chain, empty, behind.
+    // The kernel refuses to delete a chain that holds rules or is jumped to, so another daemon's network of
+    // the same name (netavark names the chain after the name) keeps a chain it still uses.
+    await this.d.netavark.exclusive(() => runTool('iptables', ['-t', 'nat', '-X', portForwardChain(n.name)]));
   }
+}
+
+/** netavark's port-forward (DNAT) chain of a network: `NETAVARK-DN-` + the first 13 hex of SHA-512(name). */
+export function portForwardChain(networkName: string): string {
+  return `NETAVARK-DN-${createHash('sha512').update(networkName).digest('hex').slice(0, 13).toUpperCase()}`;
 }

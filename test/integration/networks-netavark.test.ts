@@ -17,6 +17,7 @@ import { NetworkService } from '../../src/engine/networks';
 import { newId } from '../../src/util/ids';
 import { silentLogger } from '../../src/util/logger';
 import { routedCidrs, parseCidr, cidrOverlaps } from '../../src/network/ipam';
+import { portForwardChain } from '../../src/network/bridge-anchor';
 
 const isRoot = process.getuid?.() === 0;
 const sh = (cmd: string, args: string[]) => {
@@ -181,6 +182,8 @@ test('netavark setup/teardown with test namespaces', { skip: !isRoot && 'needs r
       const rules = sh('iptables-save', []);
       assert.ok(!rules.includes(userSubnet), 'no rule mentions the user subnet');
       assert.ok(!rules.includes(bridgeSubnet), 'no rule mentions the bridge subnet');
+      // the user network published a port: its (emptied) port-forward chain goes with it
+      assert.ok(!rules.includes(portForwardChain(net.Name)), `${portForwardChain(net.Name)} removed`);
       assert.deepEqual(await until(() => (aardvarkPids(svc.netavark.configDir).length === 0 ? [] : undefined)), [], 'aardvark stopped');
       assert.deepEqual(await svc.netns.list(), []);
     });

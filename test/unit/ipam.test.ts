@@ -8,6 +8,7 @@ import {
 import { createNetworkRecord, matchNetwork, parseUntil } from '../../src/network/create';
 import { macFromIPv4 } from '../../src/network/firewall';
 import { resolvConfForNetworks } from '../../src/network/resolv';
+import { portForwardChain } from '../../src/network/bridge-anchor';
 
 test('IPv4 and CIDR parsing', () => {
   assert.equal(formatIPv4(parseIPv4('10.200.3.4')), '10.200.3.4');
@@ -97,4 +98,10 @@ test('small helpers: until, MAC, resolv.conf', () => {
   assert.equal(parseUntil('1700000000'), 1_700_000_000_000);
   assert.equal(macFromIPv4('10.88.0.2'), '02:42:0a:58:00:02');
   assert.equal(resolvConfForNetworks('nameserver 127.0.0.53\nsearch corp.example\n', ['10.9.0.1']), 'nameserver 10.9.0.1\nsearch corp.example\noptions ndots:0\n');
+});
+
+test("netavark's port-forward chain name: NETAVARK-DN- and 13 hex of SHA-512 of the network name", () => {
+  // the chain netavark 1.4 made for networks named "bridge" and "berthdemo_default" on this host
+  assert.equal(portForwardChain('bridge'), 'NETAVARK-DN-7D24D33E39064');
+  assert.equal(portForwardChain('berthdemo_default'), 'NETAVARK-DN-7D7041258BA06');
 });
