@@ -3,7 +3,7 @@
  * (ulimits) and the size of the /dev/shm tmpfs. The fields are the OCI ones, so runc writes them to cgroup v1 or v2
  * files alike. Validation follows dockerd's create-time checks and wording.
  */
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { invalidArgument } from '../errors';
 
@@ -25,7 +25,26 @@ export interface ResourceHostConfig {
   BlkioWeight?: number;
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
   ShmSize?: number;
+  BlkioWeightDevice?: { Path: string; Weight: number }[] | null;
+  BlkioDeviceReadBps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteBps?: ThrottleDevice[] | null;
+  BlkioDeviceReadIOps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteIOps?: ThrottleDevice[] | null;
+  OomScoreAdj?: number;
+  StorageOpt?: Record<string, string> | null;
+  DeviceRequests?: { Driver?: string; Capabilities?: string[][] | null }[] | null;
 }
+
+interface ThrottleDevice {
+  Path: string;
+  Rate: number;
+}
+
+/** HostConfig throttle field → OCI blockIO field. */
+const THROTTLES = [
+  ['BlkioDeviceReadBps', 'throttleReadBpsDevice'], ['BlkioDeviceWriteBps', 'throttleWriteBpsDevice'],
+  ['BlkioDeviceReadIOps', 'throttleReadIOPSDevice'], ['BlkioDeviceWriteIOps', 'throttleWriteIOPSDevice'],
+] as const;
 
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -67,6 +86,18 @@ export function validateResources(h: ResourceHostConfig): void {
     throw invalidArgument('Range of blkio weight is from 10 to 1000');
   }
   if (n(h.ShmSize) < 0) throw invalidArgument('SHM size can not be less than 0');
+  if (n(h.OomScoreAdj) < -1000 || n(h.OomScoreAdj) > 1000) {
+    throw invalidArgument(`Invalid value ${n(h.OomScoreAdj)}, range for oom score adj is [-1000, 1000]`);
+  }
+  // overlay on this file system has no per-container quota (dockerd: xfs with pquota only)
+  if (h.StorageOpt && Object.keys(h.StorageOpt).length) throw invalidArgument("--storage-opt is supported only for overlay over xfs with 'pquota' mount option");
+  // no device drivers (GPUs) are registered, as with a dockerd without the NVIDIA runtime
+  for (const r of h.DeviceRequests ?? []) {
+    throw invalidArgument(`could not select device driver "${r.Driver ?? ''}" with capabilities: [${(r.Capabilities ?? []).map((c) => `[${c.join(' ')}]`).join(' ')}]`);
+  }
+  for (const w of h.BlkioWeightDevice ?? []) {
+    if (w.Weight < 10 || w.Weight > 1000) throw invalidArgument('Range of blkio weight is from 10 to 1000');
+  }
   for (const u of h.Ulimits ?? []) {
     if (!ULIMIT_NAMES.includes(u.Name)) throw invalidArgument(`invalid ulimit type: ${u.Name}`);
     if (u.Soft > u.Hard) throw invalidArgument(`ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`);
@@ -126,8 +157,32 @@ export async function resourcesFor(h: ResourceHostConfig): Promise<Record<string
   if (Object.keys(cpu).length) out.cpu = cpu;
 
   if (n(h.PidsLimit) > 0) out.pids = { limit: n(h.PidsLimit) };
-  if (n(h.BlkioWeight) > 0 && (await blkioWeightSupported())) out.blockIO = { weight: n(h.BlkioWeight) };
+  const blockIO: Record<string, unknown> = {};
+  if (n(h.BlkioWeight) > 0 && (await blkioWeightSupported())) blockIO.weight = n(h.BlkioWeight);
+  for (const [field, oci] of THROTTLES) {
+    const list = h[field] ?? [];
+    if (list.length) blockIO[oci] = await Promise.all(list.map(async (d) => ({ ...(await blockDevice(d.Path)), rate: d.Rate })));
+  }
+  const weighted = h.BlkioWeightDevice ?? [];
+  if (weighted.length && (await blkioWeightSupported())) {
+    blockIO.weightDevice = await Promise.all(weighted.map(async (d) => ({ ...(await blockDevice(d.Path)), weight: d.Weight })));
+  }
+  if (Object.keys(blockIO).length) out.blockIO = blockIO;
   return out;
+}
+
+/** major:minor of a block device node (what the blkio files take). */
+async function blockDevice(p: string): Promise<{ major: number; minor: number }> {
+  let st;
+  try {
+    st = await stat(p);
+  } catch {
+    throw invalidArgument(`error gathering device information while adding custom device "${p}": no such file or directory`);
+  }
+  if (!st.isBlockDevice()) throw invalidArgument(`${p} is not a block device`);
+  // dev_t as glibc splits it
+  const rdev = st.rdev;
+  return { major: ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff), minor: (rdev & 0xff) | ((rdev >> 12) & ~0xff & 0xfffff) };
 }
 
 /** Apply the resource limits, ulimits and /dev/shm size of `h` to a spec made by buildSpec. */
@@ -143,6 +198,8 @@ export async function applyResources(spec: Record<string, unknown>, h: ResourceH
     proc.rlimits = rlimits;
   }
 
+  if (n(h.OomScoreAdj) !== 0) (spec.process as { oomScoreAdj?: number }).oomScoreAdj = n(h.OomScoreAdj);
+
   const shm = n(h.ShmSize) > 0 ? n(h.ShmSize) : DEFAULT_SHM_SIZE;
   for (const m of spec.mounts as { destination: string; type?: string; options?: string[] }[]) {
     if (m.destination === '/dev/shm' && m.type === 'tmpfs') {
@@ -157,7 +214,8 @@ export function withResourceDefaults<T extends Record<string, unknown>>(h: T): T
     Memory: 0, MemorySwap: 0, MemoryReservation: 0, MemorySwappiness: null, OomKillDisable: null, NanoCpus: 0, CpuShares: 0,
     CpuQuota: 0, CpuPeriod: 0, CpuRealtimePeriod: 0, CpuRealtimeRuntime: 0, CpusetCpus: '', CpusetMems: '', PidsLimit: null,
     BlkioWeight: 0, Ulimits: [], CapAdd: null, CapDrop: null, SecurityOpt: null, Devices: [], DeviceCgroupRules: null,
-    GroupAdd: null,
+    GroupAdd: null, BlkioWeightDevice: [], BlkioDeviceReadBps: [], BlkioDeviceWriteBps: [], BlkioDeviceReadIOps: [],
+    BlkioDeviceWriteIOps: [], OomScoreAdj: 0,
   };
   const out: Record<string, unknown> = { ...defaults };
   for (const [k, v] of Object.entries(h)) if (v !== undefined && !(v === null && Array.isArray(defaults[k]))) out[k] = v;

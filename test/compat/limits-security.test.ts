@@ -202,4 +202,26 @@ describe('resource limits and security options against berthd', { skip, timeout:
     const init = ok(await docker(['run', '--rm', '--init', 'busybox', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "']));
     assert.match(init, /^\/sbin\/docker-init -- sh/);
   });
+
+  test('block IO throttles and --oom-score-adj reach the container; --storage-opt and --gpus are refused as dockerd does here', async () => {
+    const disk = ['/dev/vda', '/dev/sda', '/dev/nvme0n1', '/dev/xvda'].find((d) => { try { return fs.statSync(d).isBlockDevice(); } catch { return false; } });
+    if (disk) {
+      const st = fs.statSync(disk);
+      const dev = `${Math.floor(st.rdev / 256) & 0xfff}:${st.rdev & 0xff}`;
+      assert.equal(ok(await docker(['run', '--rm', '--device-read-bps', `${disk}:1mb`, '--device-write-iops', `${disk}:100`, 'busybox', 'cat',
+        '/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device', '/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device'])), `${dev} 1048576\n${dev} 100\n`);
+    }
+    const notBlock = await docker(['run', '--rm', '--device-read-bps', '/dev/null:1mb', 'busybox', 'true']);
+    assert.equal(notBlock.code, 125);
+    assert.match(notBlock.stderr, /\/dev\/null is not a block device/);
+    assert.equal(ok(await docker(['run', '--rm', '--oom-score-adj', '500', 'busybox', 'cat', '/proc/self/oom_score_adj'])), '500\n');
+    const oom = await docker(['run', '--rm', '--oom-score-adj', '5000', 'busybox', 'true']);
+    assert.match(oom.stderr, /Invalid value 5000, range for oom score adj is \[-1000, 1000\]/);
+    const quota = await docker(['run', '--rm', '--storage-opt', 'size=1G', 'busybox', 'true']);
+    assert.equal(quota.code, 125);
+    assert.match(quota.stderr, /--storage-opt is supported only for overlay over xfs with 'pquota' mount option/);
+    const gpus = await docker(['run', '--rm', '--gpus', 'all', 'busybox', 'true']);
+    assert.equal(gpus.code, 125);
+    assert.match(gpus.stderr, /could not select device driver "" with capabilities: \[\[gpu\]\]/);
+  });
 });

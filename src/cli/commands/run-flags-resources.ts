@@ -31,11 +31,25 @@ export const RESOURCE_SECURITY_FLAGS: FlagSpec[] = [
   { name: 'device-cgroup-rule', kind: 'list', description: 'Add a rule to the cgroup allowed devices list' },
   { name: 'group-add', kind: 'list', description: 'Add additional groups to join' },
   { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
+  { name: 'device-read-bps', kind: 'list', description: 'Limit read rate (bytes per second) from a device' },
+  { name: 'device-write-bps', kind: 'list', description: 'Limit write rate (bytes per second) to a device' },
+  { name: 'device-read-iops', kind: 'list', description: 'Limit read rate (IO per second) from a device' },
+  { name: 'device-write-iops', kind: 'list', description: 'Limit write rate (IO per second) to a device' },
+  { name: 'blkio-weight-device', kind: 'list', description: 'Block IO weight (relative device weight)' },
+  { name: 'oom-score-adj', kind: 'int', description: "Tune host's OOM preferences (-1000 to 1000)" },
   { name: 'pid', kind: 'string', description: 'PID namespace to use' },
   { name: 'ipc', kind: 'string', description: 'IPC mode to use' },
   { name: 'uts', kind: 'string', description: 'UTS namespace to use' },
   { name: 'cgroupns', kind: 'string', description: 'Cgroup namespace to use (host|private)' },
 ];
+
+/** `/dev/sda:1mb` → { Path, Rate|Weight }, as the docker CLI parses the blkio device flags. */
+function devicePair(v: string, flag: string, value: (text: string) => number, key: 'Rate' | 'Weight'): Record<string, unknown> {
+  const i = v.lastIndexOf(':');
+  const n = i > 0 && v.startsWith('/dev/') ? value(v.slice(i + 1)) : NaN;
+  if (!Number.isFinite(n) || n < 0) throw usage(`"${v}" for "--${flag}" flag: bad format`);
+  return { Path: v.slice(0, i), [key]: n };
+}
 
 /** The docker CLI's own checks of the namespace flags (the daemon checks again). */
 function namespaceMode(f: FlagValues, flag: string, key: string, valid: (v: string) => boolean, what: string, hc: Record<string, unknown>): void {
@@ -127,6 +141,15 @@ export async function applyResourceSecurityFlags(f: FlagValues, body: Record<str
   if (f.list('device-cgroup-rule').length) hc.DeviceCgroupRules = f.list('device-cgroup-rule');
   if (f.list('group-add').length) hc.GroupAdd = f.list('group-add');
   if (f.bool('init')) hc.Init = true;
+  const throttles: [string, string, boolean][] = [
+    ['device-read-bps', 'BlkioDeviceReadBps', true], ['device-write-bps', 'BlkioDeviceWriteBps', true],
+    ['device-read-iops', 'BlkioDeviceReadIOps', false], ['device-write-iops', 'BlkioDeviceWriteIOps', false],
+  ];
+  for (const [flag, key, bytes] of throttles) {
+    if (f.list(flag).length) hc[key] = f.list(flag).map((v) => devicePair(v, flag, (r) => (bytes ? ramInBytes(r, flag) : Number(r)), 'Rate'));
+  }
+  if (f.list('blkio-weight-device').length) hc.BlkioWeightDevice = f.list('blkio-weight-device').map((v) => devicePair(v, 'blkio-weight-device', Number, 'Weight'));
+  if (f.isSet('oom-score-adj')) hc.OomScoreAdj = f.int('oom-score-adj');
   const joinable = (v: string) => /^container:.+/.test(v);
   namespaceMode(f, 'pid', 'PidMode', (v) => v === 'host' || joinable(v), 'PID mode', hc);
   namespaceMode(f, 'ipc', 'IpcMode', (v) => ['private', 'shareable', 'host', 'none'].includes(v) || joinable(v), 'IPC mode', hc);
