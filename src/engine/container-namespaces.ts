@@ -1,7 +1,8 @@
 /**
  * `--pid`, `--ipc`, `--uts` and `--cgroupns`: which namespaces a container gets of its own, shares with the
- * host, or joins from another running container. Checked at create (wording as dockerd's), applied to the
- * OCI spec at start, when the other container's namespaces can be found through its init's /proc entry.
+ * host, or joins from another running container; and `--sysctl`, which may only set what the container's
+ * own namespaces hold. Checked at create (wording as docker's), applied to the OCI spec at start, when the
+ * other container's namespaces can be found through its init's /proc entry.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -36,6 +37,7 @@ export function normalizeNamespaceModes(hc: HostConfigRecord, config: ContainerC
   if (uts !== '' && uts !== 'host') throw invalidArgument(`invalid UTS mode: ${uts}`);
   const cgroupns = h.CgroupnsMode ?? '';
   if (!['', 'host', 'private'].includes(cgroupns)) throw invalidArgument(`invalid cgroup namespace mode: ${cgroupns}`);
+  checkSysctls(h, ipc);
   if (uts === 'host') {
     if (userHostname) throw invalidArgument('conflicting options: hostname and the UTS mode');
     config.Hostname = os.hostname();
@@ -102,6 +104,23 @@ export async function applyNamespaceModes(c: ContainerRecord, spec: Record<strin
     delete spec.hostname;
   }
   if ((h.CgroupnsMode ?? '') === 'private') set('cgroup', { type: 'cgroup' });
+  const sysctls = (h as { Sysctls?: Record<string, string> | null }).Sysctls;
+  if (sysctls && Object.keys(sysctls).length) (spec.linux as { sysctl?: Record<string, string> }).sysctl = { ...sysctls };
+}
+
+/** The IPC namespace's sysctls besides fs.mqueue.* (the docker CLI's list). */
+const IPC_SYSCTLS = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
+
+/** Only sysctls of a namespace the container has of its own: the IPC ones and net.*. */
+function checkSysctls(h: HostConfigRecord & NamespaceModes, ipc: string): void {
+  const sysctls = (h as { Sysctls?: Record<string, string> | null }).Sysctls ?? {};
+  const network = String(h.NetworkMode ?? '');
+  for (const [key, value] of Object.entries(sysctls)) {
+    const ipcKey = IPC_SYSCTLS.includes(key) || key.startsWith('fs.mqueue.');
+    if (!ipcKey && !key.startsWith('net.')) throw invalidArgument(`sysctl '${key}=${value}' is not whitelisted`);
+    if (ipcKey && (ipc === 'host' || joins(ipc))) throw invalidArgument(`sysctl "${key}" is not allowed in host IPC namespace`);
+    if (!ipcKey && (network === 'host' || network.startsWith('container:'))) throw invalidArgument(`sysctl "${key}" is not allowed in host network namespace`);
+  }
 }
 
 function runningInit(target: ContainerRecord, what: 'PID' | 'IPC'): number {

@@ -1,5 +1,5 @@
 /**
- * `--pid`, `--ipc`, `--uts` and `--cgroupns` through the real docker CLI: sharing the host's namespaces,
+ * `--pid`, `--ipc`, `--uts`, `--cgroupns` and `--sysctl` through the real docker CLI: sharing the host's namespaces,
  * joining another container's, a shareable /dev/shm seen from a second container, dockerd's refusals, and
  * nothing mounted once the containers are gone.
  */
@@ -79,6 +79,19 @@ describe('docker CLI: namespace modes against berthd', { skip, timeout: 120_000 
     const bad = await berth(['run', '--rm', '--ipc', 'sideways', 'busybox', 'true']);
     assert.equal(bad.code, 125);
     assert.match(bad.stderr, /invalid argument "sideways" for "--ipc" flag: invalid IPC mode/);
+  });
+
+  test('--sysctl sets the container\'s own network and IPC values; a host namespace or another sysctl is refused', async () => {
+    assert.equal(ok(await run(['--sysctl', 'net.core.somaxconn=1024', '--sysctl', 'kernel.shmmax=123456', 'busybox', 'cat',
+      '/proc/sys/net/core/somaxconn', '/proc/sys/kernel/shmmax'])), '1024\n123456\n');
+    const hostNet = await docker(['run', '--rm', '--network', 'host', '--sysctl', 'net.core.somaxconn=1024', 'busybox', 'true']);
+    assert.equal(hostNet.code, 125);
+    assert.match(hostNet.stderr, /sysctl "net.core.somaxconn" is not allowed in host network namespace/);
+    const hostIpc = await run(['--ipc', 'host', '--sysctl', 'kernel.shmmax=1', 'busybox', 'true']);
+    assert.match(hostIpc.stderr, /sysctl "kernel.shmmax" is not allowed in host IPC namespace/);
+    const other = await berthCli(daemon)(['run', '--rm', '--sysctl', 'vm.swappiness=1', 'busybox', 'true']);
+    assert.equal(other.code, 125);
+    assert.match(other.stderr, /sysctl 'vm.swappiness=1' is not whitelisted/);
   });
 
   test('--ipc none: no /dev/shm at all', async () => {

@@ -37,6 +37,7 @@ export const RESOURCE_SECURITY_FLAGS: FlagSpec[] = [
   { name: 'device-write-iops', kind: 'list', description: 'Limit write rate (IO per second) to a device' },
   { name: 'blkio-weight-device', kind: 'list', description: 'Block IO weight (relative device weight)' },
   { name: 'oom-score-adj', kind: 'int', description: "Tune host's OOM preferences (-1000 to 1000)" },
+  { name: 'sysctl', kind: 'list', description: 'Sysctl options' },
   { name: 'pid', kind: 'string', description: 'PID namespace to use' },
   { name: 'ipc', kind: 'string', description: 'IPC mode to use' },
   { name: 'uts', kind: 'string', description: 'UTS namespace to use' },
@@ -150,6 +151,13 @@ export async function applyResourceSecurityFlags(f: FlagValues, body: Record<str
   }
   if (f.list('blkio-weight-device').length) hc.BlkioWeightDevice = f.list('blkio-weight-device').map((v) => devicePair(v, 'blkio-weight-device', Number, 'Weight'));
   if (f.isSet('oom-score-adj')) hc.OomScoreAdj = f.int('oom-score-adj');
+  if (f.list('sysctl').length) {
+    hc.Sysctls = Object.fromEntries(f.list('sysctl').map((kv) => {
+      const i = kv.indexOf('=');
+      if (i <= 0) throw usage(`"${kv}" for "--sysctl" flag: sysctl '${kv}' is not whitelisted`);
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    }));
+  }
   const joinable = (v: string) => /^container:.+/.test(v);
   namespaceMode(f, 'pid', 'PidMode', (v) => v === 'host' || joinable(v), 'PID mode', hc);
   namespaceMode(f, 'ipc', 'IpcMode', (v) => ['private', 'shareable', 'host', 'none'].includes(v) || joinable(v), 'IPC mode', hc);
