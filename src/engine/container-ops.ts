@@ -155,7 +155,7 @@ export class ContainerOps {
   async top(ref: string, psArgs: string): Promise<TopResult> {
     const c = this.svc.get(ref);
     if (c.state.status !== 'running' && c.state.status !== 'paused') throw conflict(`Container ${c.id} is not running`);
-    return topProcesses(this.svc.runtime.cgroupsPath(c.id), psArgs);
+    return topProcesses(this.svc.runtime.cgroupsPath(c.id, c.hostConfig.CgroupParent as string | undefined), psArgs);
   }
 
   /** One stats sample; `prev` fills precpu_stats and preread. */
@@ -163,7 +163,7 @@ export class ContainerOps {
     const c = this.svc.get(ref);
     const base = emptySample(c.id, c.name);
     if (c.state.status !== 'running' && c.state.status !== 'paused') return base;
-    const s = await this.stats.sample(this.svc.runtime.cgroupsPath(c.id));
+    const s = await this.stats.sample(this.svc.runtime.cgroupsPath(c.id, c.hostConfig.CgroupParent as string | undefined));
     return {
       ...base, ...s,
       read: new Date().toISOString(),

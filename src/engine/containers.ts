@@ -177,7 +177,7 @@ export class ContainerService {
       try {
         // the spec is built while the rootfs mounts; it only waits for the mount to resolve the user
         const mounted = mountRootfs(this.d.layers, this.paths, c, image.layers);
-        const [, built] = await Promise.all([mounted, specFor(this.paths, c, this.runtime.cgroupsPath(id), mounted)]);
+        const [, built] = await Promise.all([mounted, specFor(this.paths, c, this.runtime.cgroupsPath(id, c.hostConfig.CgroupParent as string | undefined), mounted)]);
         const spec = withConsoleSize(built, c.config.Tty, c.hostConfig.ConsoleSize);
         await this.resources.start(c, spec, this.paths.rootfs(id));
         const { pid } = await this.runtime.create({

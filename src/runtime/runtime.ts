@@ -60,6 +60,7 @@ export class ConmonRuntime {
   private fifos?: FifoPool;
   private launcherInCgroup = false;
   private readonly warmer = new CgroupWarmer();
+  private readonly customCgroups = new Map<string, string>();
   readonly loggerPath?: string;
 
   constructor(private readonly o: RuntimeOptions) {
@@ -126,8 +127,16 @@ export class ConmonRuntime {
     return this.watcher;
   }
 
-  cgroupsPath(id: string): string {
-    return `${this.cgroupParent}/${id}`;
+  /**
+   * A container's cgroup, relative to each hierarchy's root: under berth's parent, or under the one the
+   * container asked for (`--cgroup-parent`), remembered for its cleanup while berthd runs (after a restart
+   * the runtime's own delete, which reads the path from its state, removes it).
+   */
+  cgroupsPath(id: string, parent?: string): string {
+    if (!parent) return this.customCgroups.get(id) ?? `${this.cgroupParent}/${id}`;
+    const p = `${path.posix.join('/', parent)}/${id}`;
+    this.customCgroups.set(id, p);
+    return p;
   }
 
   socketId(id: string): string {
@@ -264,6 +273,7 @@ export class ConmonRuntime {
    */
   async forgetReleased(id: string): Promise<void> {
     await Promise.all([this.exits.forget(id), removeCgroup(this.cgroupsPath(id))]);
+    this.customCgroups.delete(id);
   }
 
   /** Is the conmon recorded in `<containerDir>/conmon.pid` still alive? */

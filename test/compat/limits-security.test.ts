@@ -224,4 +224,20 @@ describe('resource limits and security options against berthd', { skip, timeout:
     assert.equal(gpus.code, 125);
     assert.match(gpus.stderr, /could not select device driver "" with capabilities: \[\[gpu\]\]/);
   });
+
+  test('--cgroup-parent places the container\'s cgroup; stats and top find it; rm removes it', async () => {
+    const parent = `berth-test-parent-${process.pid}`;
+    const parentDirs = () => fs.readdirSync('/sys/fs/cgroup').map((h) => `/sys/fs/cgroup/${h}/${parent}`).filter((d) => fs.existsSync(d));
+    try {
+      const id = ok(await docker(['run', '-d', '--cgroup-parent', `/${parent}`, '--memory', '32m', 'busybox', 'sleep', '600'])).trim();
+      assert.equal(ok(await docker(['exec', id, 'grep', ':memory:', '/proc/self/cgroup'])).trim().split(':')[2], `/${parent}/${id}`);
+      assert.equal(fs.readFileSync(`/sys/fs/cgroup/memory/${parent}/${id}/memory.limit_in_bytes`, 'utf8').trim(), String(32 * 1024 * 1024));
+      assert.match(ok(await docker(['stats', '--no-stream', '--format', '{{.MemUsage}}', id])), /\/ 32MiB/);
+      assert.match(ok(await docker(['top', id])), /sleep 600/);
+      ok(await docker(['rm', '-f', id]));
+      for (const d of parentDirs()) assert.deepEqual(fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name), [], `${d} still holds the container's group`);
+    } finally {
+      for (const d of parentDirs()) fs.rmdirSync(d);
+    }
+  });
 });
