@@ -38,6 +38,8 @@ export const RESOURCE_SECURITY_FLAGS: FlagSpec[] = [
   { name: 'blkio-weight-device', kind: 'list', description: 'Block IO weight (relative device weight)' },
   { name: 'oom-score-adj', kind: 'int', description: "Tune host's OOM preferences (-1000 to 1000)" },
   { name: 'sysctl', kind: 'list', description: 'Sysctl options' },
+  { name: 'cgroup-parent', kind: 'string', description: 'Optional parent cgroup for the container' },
+  { name: 'runtime', kind: 'string', description: 'Runtime to use for this container' },
   { name: 'pid', kind: 'string', description: 'PID namespace to use' },
   { name: 'ipc', kind: 'string', description: 'IPC mode to use' },
   { name: 'uts', kind: 'string', description: 'UTS namespace to use' },
@@ -151,6 +153,8 @@ export async function applyResourceSecurityFlags(f: FlagValues, body: Record<str
   }
   if (f.list('blkio-weight-device').length) hc.BlkioWeightDevice = f.list('blkio-weight-device').map((v) => devicePair(v, 'blkio-weight-device', Number, 'Weight'));
   if (f.isSet('oom-score-adj')) hc.OomScoreAdj = f.int('oom-score-adj');
+  if (f.string('cgroup-parent')) hc.CgroupParent = f.string('cgroup-parent');
+  if (f.string('runtime')) hc.Runtime = f.string('runtime');
   if (f.list('sysctl').length) {
     hc.Sysctls = Object.fromEntries(f.list('sysctl').map((kv) => {
       const i = kv.indexOf('=');
