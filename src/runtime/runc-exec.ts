@@ -161,7 +161,7 @@ export class RuncExecProcess extends EventEmitter {
       // the runtime writes the pid file only once the process runs: no pid file and its error line = never started
       if (!this.pid) await this.readPid();
       if (!this.pid) {
-        this.finish(undefined, this.crun ? m[1].trim() : m[1].replace(/\\(["\\])/g, '$1'));
+        this.finish(undefined, this.crun ? inRuncWords(m[1].trim()) : m[1].replace(/\\(["\\])/g, '$1'));
         return;
       }
     }
@@ -184,4 +184,13 @@ export class RuncExecProcess extends EventEmitter {
       rm(`${this.base}.pid`, { force: true }),
     ])).catch(() => undefined);
   }
+}
+
+/** crun's two common exec failures in the words runc (and so dockerd) uses; others stay crun's. */
+export function inRuncWords(msg: string): string {
+  const missing = /^executable file `(.+)` not found in \$PATH: No such file or directory$/.exec(msg);
+  if (missing) return `exec failed: unable to start container process: exec: "${missing[1]}": executable file not found in $PATH`;
+  const cwd = /^chdir `(.+)`: No such file or directory$/.exec(msg);
+  if (cwd) return `exec failed: unable to start container process: chdir to cwd ("${cwd[1]}") set in config.json failed: no such file or directory`;
+  return msg;
 }
