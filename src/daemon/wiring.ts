@@ -64,7 +64,8 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
     runtimePath: runtimeBinary(config.defaultRuntime),
   });
   // restart policies must be attached before containers.init(), so exits found while reconciling are seen
-  const health = new HealthMonitor({ containers, images, events, log: log.child({ component: 'health' }) });
+  const execs = new ExecService({ containers, events, log: log.child({ component: 'exec' }) });
+  const health = new HealthMonitor({ containers, probes: execs, images, events, log: log.child({ component: 'health' }) });
   const restarts = new RestartManager({ containers, db, events, log: log.child({ component: 'restart' }), health });
   restarts.attach();
   const containerOps = new ContainerOps({ containers, db, events, log: log.child({ component: 'container-ops' }), health });
@@ -112,7 +113,7 @@ export async function buildDaemon(config: DaemonConfig, log: Logger): Promise<Da
   registerNetworkRoutes(router, networks);
   registerContainerOpsRoutes(router, { containers, ops: containerOps, events, log: log.child({ component: 'container-ops' }) });
   registerContainerRoutes(router, containers);
-  registerExecRoutes(router, new ExecService({ containers, events, log: log.child({ component: 'exec' }) }));
+  registerExecRoutes(router, execs);
   registerContainerFsRoutes(router, {
     fs: new ContainerFs({ containers, images, layers, events, log: log.child({ component: 'container-fs' }) }),
     committer: new Committer({ containers, db, content, layers, images, events, log: log.child({ component: 'commit' }) }),

@@ -1,16 +1,16 @@
 /**
  * Health checks (HEALTHCHECK / --health-*): while a container runs, its probe runs every Interval as a
- * process in the container (`runc exec`, which takes env, user and cwd from the container's config.json).
+ * process in the container (berth-exec, with env, user and cwd from the container's config.json).
  * State follows dockerd: `starting` until the first success, `healthy` after one, `unhealthy` after Retries
  * failures in a row (failures inside StartPeriod don't count before the first success). Kept in memory:
  * after a berthd restart a running container's check starts again from `starting`.
  */
-import { spawn } from 'node:child_process';
 import { errorMessage } from '../errors';
 import type { ImageStore } from '../image/types';
 import type { Logger } from '../util/logger';
 import type { ContainerService } from './containers';
 import type { EventLog } from './events';
+import type { ExecService } from './exec';
 
 export interface HealthcheckConfig {
   Test?: string[];
@@ -42,6 +42,8 @@ interface Monitor {
 
 export interface HealthMonitorDeps {
   containers: ContainerService;
+  /** runs a probe in a running container (the exec service) */
+  probes: Pick<ExecService, 'probe'>;
   images: ImageStore;
   events: EventLog;
   log: Logger;
@@ -163,23 +165,9 @@ export class HealthMonitor {
     }
   }
 
-  /** `runc exec` the probe; exit code -1 on timeout. Output: stdout + stderr, at most 4 KiB. */
+  /** The probe as a process in the container; exit code -1 on timeout. Output: stdout + stderr, at most 4 KiB. */
   private exec(id: string, argv: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
-    const runc = this.d.containers.runtime.runc;
-    return new Promise((resolve, reject) => {
-      const child = spawn(runc.binary, ['--root', runc.stateRoot, 'exec', id, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      const add = (b: Buffer) => { if (out.length < MAX_OUTPUT) out += b.toString('utf8'); };
-      child.stdout.on('data', add);
-      child.stderr.on('data', add);
-      let timedOut = false;
-      const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
-      child.on('error', (e) => { clearTimeout(timer); reject(e); });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: timedOut ? -1 : code ?? -1, output: out.slice(0, MAX_OUTPUT) });
-      });
-    });
+    return this.d.probes.probe(id, argv, timeoutMs, MAX_OUTPUT);
   }
 }
 

@@ -1,14 +1,17 @@
 /**
- * Non-TTY execs run as `runc exec` children of the daemon: cgroup membership, what is and is not a runtime
- * failure, the end of an exec when its container stops, and the temp files of a session.
+ * Non-TTY execs run as berth-exec children of the daemon: the process gets what `runc exec` would give it
+ * (cgroups, namespaces, seccomp, capabilities, rlimits, user, HOME), what is and is not a start failure, the
+ * end of an exec when its container stops, and the files of a session.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { ExecService } from '../../src/engine/exec';
+import { nativeExecBinary } from '../../src/runtime/native-exec';
 import { silentLogger } from '../../src/util/logger';
 import { IMAGE, makeBed, sleep, type Bed } from './containers-fixture';
 
@@ -40,10 +43,10 @@ async function runExec(containerId: string, cmd: string[]) {
   return { id: Id, out, info: (await execs.inspectSettled(Id)) as { ExitCode: number | null; Running: boolean; Pid: number } };
 }
 
-/** runc exec processes this bed's daemon side started and that are still there. */
-async function runcExecsLeft(): Promise<string[]> {
+/** berth-exec processes still there for a container. */
+async function helpersLeft(containerId: string): Promise<string[]> {
   const { stdout } = await execFileP('ps', ['-eo', 'args']);
-  return stdout.split('\n').filter((l) => l.includes('runc') && l.includes(' exec ') && l.includes(bed.execRoot));
+  return stdout.split('\n').filter((l) => l.includes('berth-exec') && l.includes(containerId));
 }
 
 test('the exec\'d process is in the container\'s cgroups; inspect has its pid; no temp files stay', { skip }, async () => {
@@ -53,12 +56,12 @@ test('the exec\'d process is in the container\'s cgroups; inspect has its pid; n
   assert.ok(lines.length > 0, r.out.stdout);
   for (const l of lines) assert.ok(l.endsWith(`/${running}`), l);
   assert.ok(r.info.Pid > 0);
-  const tmp = path.join(bed.dataRoot, 'tmp');
   await sleep(100);
-  assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('exec-')), []);
+  // the compiled seccomp filter stays with the container; its text form does not
+  assert.deepEqual(fs.readdirSync(bed.svc.paths.dir(running)).filter((n) => n.startsWith('exec-')), ['exec-seccomp.bpf']);
 });
 
-test('a process exiting 255 with a runc-like stderr line is an exit, not a start failure', { skip }, async () => {
+test('a process exiting 255 with a runtime-like stderr line is an exit, not a start failure', { skip }, async () => {
   const line = 'time="2026-01-01T00:00:00Z" level=error msg="exec failed: made up"';
   const r = await runExec(running, ['sh', '-c', `echo out; echo '${line}' >&2; exit 255`]);
   assert.equal(r.info.ExitCode, 255);
@@ -66,13 +69,67 @@ test('a process exiting 255 with a runc-like stderr line is an exit, not a start
   assert.equal(r.out.stderr, `${line}\n`);
 });
 
-test('-u goes through a process.json and still applies the user', { skip }, async () => {
+test('-u applies the image\'s user; HOME comes from its passwd entry unless the environment has one', { skip }, async () => {
   const { Id } = execs.create(running, { Cmd: ['id', '-u'], AttachStdout: true, User: 'nobody' });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     execs.start(Id, { detach: false }, { output: (_s, b) => (out += b.toString()), end: () => resolve() }).catch(reject);
   });
   assert.equal(out, '65534\n');
+  assert.equal((await runExec(running, ['sh', '-c', 'echo $HOME'])).out.stdout, '/root\n');
+  const { Id: custom } = execs.create(running, { Cmd: ['sh', '-c', 'echo $HOME'], AttachStdout: true, Env: ['HOME=/elsewhere'] });
+  out = '';
+  await new Promise<void>((resolve, reject) => {
+    execs.start(custom, { detach: false }, { output: (_s, b) => (out += b.toString()), end: () => resolve() }).catch(reject);
+  });
+  assert.equal(out, '/elsewhere\n');
+});
+
+test('the exec\'d process shares the init\'s namespaces and gets its seccomp filter, rlimits, oom score and no_new_privs', { skip }, async () => {
+  const strict = (await bed.svc.create({
+    Image: IMAGE, Cmd: ['sleep', '600'],
+    HostConfig: {
+      Ulimits: [{ Name: 'nofile', Soft: 123, Hard: 456 }], OomScoreAdj: 321, SecurityOpt: ['no-new-privileges'],
+      CapDrop: ['ALL'], CapAdd: ['CHOWN'],
+    },
+  })).Id;
+  await bed.svc.start(strict);
+  try {
+    const ns = (await runExec(strict, ['sh', '-c', 'for n in ipc mnt net pid uts cgroup; do echo $(readlink /proc/1/ns/$n) $(readlink /proc/self/ns/$n); done'])).out.stdout;
+    const pairs = ns.trim().split('\n').map((l) => l.split(' '));
+    assert.equal(pairs.length, 6);
+    for (const [init, own] of pairs) assert.equal(own, init, ns);
+    const status = (await runExec(strict, ['cat', '/proc/self/status'])).out.stdout;
+    const initStatus = (await runExec(strict, ['cat', '/proc/1/status'])).out.stdout;
+    for (const field of ['Seccomp', 'Seccomp_filters', 'NoNewPrivs', 'CapEff', 'CapPrm', 'CapBnd']) {
+      const re = new RegExp(`^${field}:\\s*(\\S+)$`, 'm');
+      assert.equal(re.exec(status)?.[1], re.exec(initStatus)?.[1], field);
+    }
+    assert.match(status, /^Seccomp:\s*2$/m);
+    assert.match(status, /^NoNewPrivs:\s*1$/m);
+    assert.match(status, /^CapEff:\s*0000000000000001$/m);
+    assert.equal((await runExec(strict, ['sh', '-c', 'ulimit -Sn; ulimit -Hn; cat /proc/self/oom_score_adj'])).out.stdout, '123\n456\n321\n');
+    // the default profile refuses what the capabilities do not allow (unshare needs CAP_SYS_ADMIN)
+    const denied = await runExec(strict, ['busybox', 'unshare', '-n', 'true']);
+    assert.notEqual(denied.info.ExitCode, 0);
+    assert.match(denied.out.stderr, /Operation not permitted/);
+  } finally {
+    await bed.svc.remove(strict, { force: true });
+  }
+});
+
+test('a custom seccomp profile applies to execs as to the init', { skip }, async () => {
+  const profile = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] };
+  const custom = (await bed.svc.create({ Image: IMAGE, Cmd: ['sleep', '600'], HostConfig: { SecurityOpt: [`seccomp=${JSON.stringify(profile)}`] } })).Id;
+  await bed.svc.start(custom);
+  try {
+    const r = await runExec(custom, ['busybox', 'mkdir', '/made-by-exec']);
+    assert.equal(r.info.ExitCode, 1);
+    assert.match(r.out.stderr, /Permission denied/);
+    assert.equal((await runExec(custom, ['busybox', 'touch', '/touched-by-exec'])).info.ExitCode, 0);
+  } finally {
+    await bed.svc.remove(custom, { force: true });
+  }
 });
 
 test('exec -u keeps the container\'s --group-add; exec --privileged gets every capability, as with dockerd', { skip }, async () => {
@@ -106,7 +163,7 @@ test('exec -u keeps the container\'s --group-add; exec --privileged gets every c
   }
 });
 
-test('an exec ends with 137 when its container is killed, and its runc is gone', { skip }, async () => {
+test('an exec ends with 137 when its container is killed, and its berth-exec is gone', { skip }, async () => {
   const victim = (await bed.svc.create({ Image: IMAGE, Cmd: ['sleep', '600'] })).Id;
   await bed.svc.start(victim);
   const { Id } = execs.create(victim, { Cmd: ['sleep', '300'] });
@@ -119,6 +176,17 @@ test('an exec ends with 137 when its container is killed, and its runc is gone',
   for (let i = 0; i < 100 && info().Running; i++) await sleep(50);
   assert.equal(info().Running, false);
   assert.equal(info().ExitCode, 137);
-  assert.deepEqual(await runcExecsLeft(), []);
+  assert.deepEqual(await helpersLeft(victim), []);
   await bed.svc.remove(victim, { force: true });
+});
+
+test('berth-exec refuses a pid that is not the container\'s init (a reused pid joins nothing)', { skip }, async () => {
+  const child = spawn(nativeExecBinary(), ['--pid', String(process.pid), '--cgroup', `/berth/${running}`, '--', 'true'], {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+  });
+  let status = '';
+  (child.stdio[3] as Readable).on('data', (b: Buffer) => (status += b.toString()));
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.equal(code, 255);
+  assert.equal(status, 'error cannot exec in a stopped container\n');
 });
