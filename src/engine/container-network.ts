@@ -271,9 +271,10 @@ export class ContainerNetworking {
   }
 
   /** `NetworkSettings` of inspect; the top-level address fields come from the default bridge, as in dockerd. */
-  settings(c: ContainerRecord): Record<string, unknown> {
+  /** NetworkSettings; `index` (endpointSettingsIndex) saves a read per container in a list. */
+  settings(c: ContainerRecord, index?: EndpointSettingsIndex): Record<string, unknown> {
     const running = isUp(c);
-    const networks = this.networks.endpointSettings(c.id);
+    const networks = index ? index.get(c.id) ?? {} : this.networks.endpointSettings(c.id);
     const bridge = networks.bridge as Record<string, unknown> | undefined;
     let netns: string | undefined;
     try {
@@ -289,6 +290,10 @@ export class ContainerNetworking {
       IPAddress: bridge?.IPAddress ?? '', IPPrefixLen: bridge?.IPPrefixLen ?? 0, IPv6Gateway: '', MacAddress: bridge?.MacAddress ?? '',
       Networks: networks,
     };
+  }
+
+  endpointSettingsIndex(): EndpointSettingsIndex {
+    return this.networks.endpointSettingsByContainer();
   }
 
   /** What network connect/disconnect need (NetworkService.setContainerHooks). */
@@ -308,3 +313,6 @@ export class ContainerNetworking {
     };
   }
 }
+
+/** NetworkSettings.Networks of every container, by container id. */
+export type EndpointSettingsIndex = Map<string, Record<string, Record<string, unknown>>>;

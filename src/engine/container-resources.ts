@@ -15,7 +15,7 @@ import type { Logger } from '../util/logger';
 import { linkEnv, linksOf, normalizeLinks } from './container-links';
 import { ContainerMounts, containersUsingVolume, type MountPoint } from './container-mounts';
 import { applyNamespaceModes, normalizeNamespaceModes, shareableShmDir } from './container-namespaces';
-import { ContainerNetworking, networkModeOf, portsSummary } from './container-network';
+import { ContainerNetworking, networkModeOf, portsSummary, type EndpointSettingsIndex } from './container-network';
 import type { CreateRequest } from './containers-config';
 import type { ContainerRecord } from './containers-store';
 import type { NetworkService } from './networks';
@@ -93,10 +93,15 @@ export class ContainerResources {
     if (removeVolumes) await this.mounts.removeVolumes(this.mounts.anonymousVolumes(c.mounts as MountPoint[]));
   }
 
+  /** For views of many containers at once (the list): see ContainerNetworking.settings. */
+  endpointSettingsIndex(): EndpointSettingsIndex | undefined {
+    return this.net?.endpointSettingsIndex();
+  }
+
   /** The record with live NetworkSettings (for inspect); `ports` for the list view. */
-  view(c: ContainerRecord): { record: ContainerRecord; ports: Record<string, unknown>[] } {
+  view(c: ContainerRecord, index?: EndpointSettingsIndex): { record: ContainerRecord; ports: Record<string, unknown>[] } {
     if (!this.net) return { record: c, ports: [] };
-    const networkSettings = this.net.settings(c);
+    const networkSettings = this.net.settings(c, index);
     const ports = portsSummary(networkSettings.Ports as Record<string, { HostIp: string; HostPort: string }[] | null>);
     return { record: { ...c, networkSettings }, ports };
   }

@@ -39,12 +39,13 @@ export function listContainers(d: ContainerQueryDeps, opts: ListOptions = {}) {
   }));
   const health = filters.get('health') ?? [];
   if (health.length) rows = rows.filter((c) => health.includes(d.health?.(c.id)?.Status ?? 'none'));
-  if (hasNetworkListFilters(filters)) rows = rows.filter((c) => matchesNetworkListFilters(d.resources.view(c), filters));
+  const index = d.resources.endpointSettingsIndex();
+  if (hasNetworkListFilters(filters)) rows = rows.filter((c) => matchesNetworkListFilters(d.resources.view(c, index), filters));
   if (opts.limit && opts.limit > 0) rows = rows.slice(0, opts.limit);
   const t = Date.now();
   const resolved = new Map<string, string | undefined>(); // most containers share a few image references
   return rows.map((c) => {
-    const { record, ports } = d.resources.view(c);
+    const { record, ports } = d.resources.view(c, index);
     const row = { ...summaryView(record, imageName(d, c, resolved), t), Ports: ports };
     const h = c.state.status === 'running' ? d.health?.(c.id) : undefined;
     if (h) row.Status += h.Status === 'starting' ? ' (health: starting)' : ` (${h.Status})`;

@@ -52,6 +52,8 @@ export interface LogChunk {
 
 const now = () => new Date().toISOString();
 /** How long a container create or start keeps the cgroup lock warm before `runc create` holds it itself. */
+/** How long an inspect of a running container keeps the cgroup lock warm (runtime/cgroup-warmer.ts). */
+const WARM_AFTER_INSPECT_MS = 30;
 const WARM_AFTER_CREATE_MS = 50;
 const isUp = (c: ContainerRecord) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
 
@@ -176,10 +178,13 @@ export class ContainerService {
       this.released.delete(id);
       try {
         // the spec is built while the rootfs mounts; it only waits for the mount to resolve the user
+        const t0 = performance.now();
         const mounted = mountRootfs(this.d.layers, this.paths, c, image.layers);
         const [, built] = await Promise.all([mounted, specFor(this.paths, c, this.runtime.cgroupsPath(id, c.hostConfig.CgroupParent as string | undefined), mounted)]);
         const spec = withConsoleSize(built, c.config.Tty, c.hostConfig.ConsoleSize);
+        const t1 = performance.now();
         await this.resources.start(c, spec, this.paths.rootfs(id));
+        const t2 = performance.now();
         const { pid } = await this.runtime.create({
           id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: logTarget(c.hostConfig.LogConfig, this.paths.log(id)),
           spec, tty: c.config.Tty, openStdin: c.config.OpenStdin, stdinOnce: c.config.StdinOnce,
@@ -187,8 +192,11 @@ export class ContainerService {
         });
         this.store.setState(id, { ...c.state, status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt: now() });
         await this.attaches.connectPending(id, () => this.runtime.attach(id));
+        const t3 = performance.now();
         await this.runtime.start(id, pid);
         await applyConsoleSize(this.runtime, this.paths.bundle(id), c.config.Tty, c.hostConfig.ConsoleSize, this.d.log);
+        const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+        this.d.log.debug('started', { id, rootfsAndSpec: ms(t0, t1), resources: ms(t1, t2), create: ms(t2, t3), start: ms(t3, performance.now()) });
         this.lifecycle?.started(id);
       } catch (err) {
         const msg = errorMessage(err);
@@ -343,7 +351,10 @@ export class ContainerService {
   }
 
   inspect(ref: string) {
-    return inspectContainer(this.queryDeps(), this.get(ref));
+    const c = this.get(ref);
+    // `docker exec` (and attach, compose) look a running container up first: an exec's cgroup join may follow
+    if (c.state.status === 'running') this.runtime.warmCgroups(WARM_AFTER_INSPECT_MS);
+    return inspectContainer(this.queryDeps(), c);
   }
 
   /** `size=1` of list, inspect and /system/df: the rows with their SizeRw and SizeRootFs */

@@ -3,7 +3,6 @@ import * as path from 'node:path';
 import { conflict, errorMessage, internal, invalidArgument, notFound } from '../errors';
 import type { OutputStream } from '../runtime/attach-socket';
 import { ExecProcess } from '../runtime/exec';
-import { CgroupWarmer } from '../runtime/cgroup-warmer';
 import type { ProcessUser } from '../runtime/oci-spec';
 import { NativeExecProcess, nativeExecBinary, type ExecTarget, type OciExecProcess } from '../runtime/native-exec';
 import { compileSeccomp, seccompFlags, type OciSeccomp } from '../runtime/seccomp-bpf';
@@ -23,8 +22,6 @@ export interface ExecServiceDeps {
   events: EventLog;
   log: Logger;
   conmonPath?: string;
-  /** berth-exec (default: native/bin/berth-exec) */
-  execBinary?: string;
 }
 
 interface OciConfig {
@@ -68,8 +65,11 @@ interface ExecRecord {
 
 /** Exec instances are forgotten this long after they end (dockerd keeps them until the container goes). */
 const KEEP_FINISHED_MS = 10 * 60_000;
-/** How long the cgroup lock is kept warm around an exec start (runtime/cgroup-warmer.ts). */
-const WARM_MS = 50;
+/**
+ * How long the cgroup lock is kept warm after an exec is created or started (runtime/cgroup-warmer.ts):
+ * execs tend to come in bursts (scripts, probes, `for` loops), and within one no exec waits a grace period.
+ */
+const WARM_MS = 1000;
 
 /**
  * Processes started in running containers (`docker exec`): non-TTY ones are berth-exec children of berthd,
@@ -80,7 +80,6 @@ export class ExecService {
   private readonly execs = new Map<string, ExecRecord>();
   private readonly taskCache = new Map<string, Promise<TaskSpec>>();
   private tmp?: Promise<string>;
-  private readonly warmer = new CgroupWarmer();
 
   constructor(private readonly d: ExecServiceDeps) {}
 
@@ -114,7 +113,7 @@ export class ExecService {
     };
     this.execs.set(id, { id, containerId: c.id, config, started: false, running: false, exitCode: null, pid: 0 });
     // the start follows at once (docker CLI); the process joins the container's cgroups a few ms after it
-    this.warmer.warm(WARM_MS);
+    this.d.containers.runtime.warmCgroups(WARM_MS);
     this.d.events.emit('container', `exec_create: ${cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
     return { Id: id };
   }
@@ -161,17 +160,22 @@ export class ExecService {
   private async startDirect(rec: ExecRecord, containerId: string, opts: ExecStartOptions, sink?: AttachSink): Promise<ExecHandle> {
     const cfg = rec.config;
     const attached = !opts.detach && sink !== undefined;
-    this.warmer.warm(WARM_MS);
+    this.d.containers.runtime.warmCgroups(WARM_MS);
     const [procSpec, target] = await this.directProcess(containerId, cfg);
-    const proc = new NativeExecProcess({
-      process: procSpec, target, stdin: attached && cfg.AttachStdin, attach: attached, binary: this.d.execBinary,
+    const proc = await NativeExecProcess.launch(this.d.containers.runtime.execServer, {
+      process: procSpec, target, stdin: attached && cfg.AttachStdin, attach: attached,
       onOutput: (stream, data) => { if ((stream === 'stdout' ? cfg.AttachStdout : cfg.AttachStderr)) sink?.output(stream, data); },
     });
     rec.io = proc;
     // after the spawn: the event's database write is not on the process's path
     this.d.events.emit('container', `exec_start: ${cfg.Cmd.join(' ')}`, containerId, this.attrs(containerId, { execID: rec.id }));
-    proc.on('started', (pid: number) => { rec.pid = pid; });
+    const t0 = performance.now();
+    proc.on('started', (pid: number) => {
+      rec.pid = pid;
+      this.d.log.debug('exec started', { id: rec.id, pid, ms: Math.round((performance.now() - t0) * 10) / 10 });
+    });
     proc.once('exit', (code: number) => {
+      this.d.log.debug('exec exited', { id: rec.id, code, ms: Math.round((performance.now() - t0) * 10) / 10 });
       rec.pid = proc.pid;
       rec.running = false;
       rec.exitCode = code;
@@ -216,8 +220,8 @@ export class ExecService {
     };
     const [procSpec, target] = await this.directProcess(containerId, cfg);
     let out = '';
-    const proc = new NativeExecProcess({
-      process: procSpec, target, stdin: false, attach: true, binary: this.d.execBinary,
+    const proc = await NativeExecProcess.launch(this.d.containers.runtime.execServer, {
+      process: procSpec, target, stdin: false, attach: true,
       onOutput: (_s, b) => { if (out.length < maxOutput) out += b.toString('utf8'); },
     });
     let timedOut = false;
@@ -347,7 +351,7 @@ export class ExecService {
         const seccomp = cfg.linux?.seccomp;
         if (seccomp) {
           const file = path.join(this.d.containers.paths.dir(containerId), 'exec-seccomp.bpf');
-          await compileSeccomp(this.d.execBinary ?? nativeExecBinary(), seccomp, file);
+          await compileSeccomp(nativeExecBinary(), seccomp, file);
           target.seccomp = { file, flags: seccompFlags(seccomp) };
         }
         return { process: cfg.process, target };

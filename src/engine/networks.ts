@@ -272,6 +272,20 @@ export class NetworkService {
     return out;
   }
 
+  /** endpointSettings of every container at once (one read for a whole list). */
+  endpointSettingsByContainer(): Map<string, Record<string, Record<string, unknown>>> {
+    const nets = new Map(this.store.list().map((n) => [n.id, n]));
+    const out = new Map<string, Record<string, Record<string, unknown>>>();
+    for (const e of this.store.allEndpoints()) {
+      const n = nets.get(e.networkId);
+      if (!n) continue;
+      let row = out.get(e.containerId);
+      if (!row) out.set(e.containerId, (row = {}));
+      row[n.name] = endpointSettings(n, e);
+    }
+    return out;
+  }
+
   /** Host ports currently leased by the container. */
   portBindings(containerId: string): PortBinding[] {
     return this.ports.of(containerId);

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { OutputStream } from './attach-socket';
+import { FRAME_EXIT, FRAME_STATUS, FRAME_STDERR, FRAME_STDOUT, requestBytes, splitFrames, type ExecServer } from './exec-server';
 import { ALL_CAPABILITIES } from './security';
 
 /** native/bin/berth-exec under the repo (or package) root, unless BERTH_EXEC names another binary. */
@@ -80,15 +79,13 @@ export interface NativeExecLaunch {
   stdin: boolean;
   /** output goes to onOutput; false = detached, output discarded */
   attach: boolean;
-  binary?: string;
   onOutput?: (stream: OutputStream, data: Buffer) => void;
 }
 
 /**
- * A non-TTY exec run by berth-exec as berthd's own child: the process gets berth-exec's stdio pipes, and
- * berth-exec exits with its status (128+n for a signal). berth-exec's own word comes on fd 3. Events:
- * `started` (pid), `exit` (code) after all output was delivered, or `failed` (runc's words) when the
- * process never started.
+ * A non-TTY exec: one connection to the berth-exec server (exec-server.ts), which starts the process and
+ * relays its stdio. Events: `started` (pid), `exit` (code) after all output was delivered, or `failed`
+ * (runc's words) when the process never started.
  */
 export class NativeExecProcess extends EventEmitter {
   pid = 0;
@@ -98,36 +95,30 @@ export class NativeExecProcess extends EventEmitter {
   failure?: string;
   private done = false;
   private dropOutput = false;
-  private readonly child: ChildProcess;
-  private statusText = '';
+  private readonly conn: Socket;
+  private pending: Buffer = Buffer.alloc(0);
+  private reported?: number;
+  private startFailure?: string;
+  private settlePid!: () => void;
 
-  constructor(private readonly o: NativeExecLaunch) {
+  /** Connects once the server listens; rejects when it cannot be started. */
+  static async launch(server: ExecServer, o: NativeExecLaunch): Promise<NativeExecProcess> {
+    await server.start();
+    return new NativeExecProcess(server, o);
+  }
+
+  private constructor(server: ExecServer, private readonly o: NativeExecLaunch) {
     super();
-    this.child = spawn(o.binary ?? nativeExecBinary(), nativeExecArgs(o.process, o.target), {
-      stdio: [o.stdin ? 'pipe' : 'ignore', o.attach ? 'pipe' : 'ignore', o.attach ? 'pipe' : 'ignore', 'pipe'],
-      env: {},
-    });
-    const { stdin, stdout, stderr } = this.child;
-    stdin?.on('error', () => undefined);
-    stdout?.on('data', (b: Buffer) => this.output('stdout', b));
-    stderr?.on('data', (b: Buffer) => this.output('stderr', b));
-    const status = this.child.stdio[3] as Readable;
-    status.setEncoding('utf8');
-    this.pidSettled = new Promise((resolve) => {
-      status.on('data', (s: string) => {
-        this.statusText += s;
-        const m = /^pid (\d+)\n/.exec(this.statusText);
-        if (m && !this.pid) {
-          this.pid = Number(m[1]);
-          this.emit('started', this.pid);
-          resolve();
-        }
-      });
-      status.on('error', () => resolve());
-      status.on('close', () => resolve());
-    });
-    this.child.on('error', (err) => this.finish(undefined, `cannot run berth-exec: ${err.message}`));
-    this.child.on('close', (code, signal) => void this.closed(code, signal));
+    this.pidSettled = new Promise((resolve) => { this.settlePid = resolve; });
+    const args = nativeExecArgs(o.process, o.target);
+    if (o.stdin) args.unshift('--stdin');
+    if (o.attach) args.unshift('--output');
+    this.conn = server.connect();
+    this.conn.write(requestBytes(args));
+    if (!o.stdin) this.conn.end();
+    this.conn.on('data', (b: Buffer) => this.onData(b));
+    this.conn.on('error', () => undefined);
+    this.conn.on('close', () => this.closed());
   }
 
   get finished(): boolean {
@@ -135,13 +126,11 @@ export class NativeExecProcess extends EventEmitter {
   }
 
   writeStdin(data: Buffer): void {
-    const s = this.child.stdin;
-    if (s && !s.destroyed && s.writable) s.write(data);
+    if (this.o.stdin && this.conn.writable) this.conn.write(data);
   }
 
   closeStdin(): void {
-    const s = this.child.stdin;
-    if (s && !s.destroyed) s.end();
+    if (this.o.stdin && this.conn.writable) this.conn.end();
   }
 
   /** The client went away: the process keeps running, its output is read and dropped, its stdin closes. */
@@ -161,18 +150,39 @@ export class NativeExecProcess extends EventEmitter {
     });
   }
 
-  private output(stream: OutputStream, data: Buffer): void {
-    if (!this.dropOutput && this.o.attach) this.o.onOutput?.(stream, data);
+  private onData(chunk: Buffer): void {
+    const { frames, rest } = splitFrames(this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk);
+    for (const f of frames) this.frame(f.type, f.data);
+    // a partial frame is copied out, so the chunk it came in can go
+    this.pending = rest.length ? Buffer.from(rest) : Buffer.alloc(0);
   }
 
-  private async closed(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
-    await this.pidSettled;
-    const err = /^error (.*)\n?$/s.exec(this.statusText);
+  private frame(type: number, data: Buffer): void {
+    if (type === FRAME_STDOUT || type === FRAME_STDERR) {
+      if (!this.dropOutput && this.o.attach) this.o.onOutput?.(type === FRAME_STDOUT ? 'stdout' : 'stderr', data);
+    } else if (type === FRAME_STATUS) {
+      const text = data.toString('utf8');
+      const pid = /^pid (\d+)$/.exec(text);
+      if (pid && !this.pid) {
+        this.pid = Number(pid[1]);
+        this.settlePid();
+        this.emit('started', this.pid);
+      } else if (text.startsWith('error ')) {
+        this.startFailure = text.slice(6).trim();
+      }
+    } else if (type === FRAME_EXIT) {
+      this.reported = Number(data.toString('latin1'));
+    }
+  }
+
+  private closed(): void {
+    this.settlePid();
     if (!this.pid) {
-      this.finish(undefined, err ? err[1].trim() : `berth-exec ended (${signal ?? code}) before the process started`);
+      this.finish(undefined, this.startFailure ?? 'berth-exec ended before the process started');
       return;
     }
-    this.finish(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1));
+    // a server that went away mid-way has no status to give: as a process killed with it
+    this.finish(this.reported ?? 137);
   }
 
   private finish(code: number | undefined, failure?: string): void {

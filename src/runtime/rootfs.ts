@@ -1,6 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { internal } from '../errors';
 import { runTool } from './exec-file';
+import { defaultExecServer } from './exec-server';
 
 export interface OverlayMount {
   /** lowerdir option; relative paths are resolved against `cwd` (the layer store root keeps it short) */
@@ -15,6 +16,13 @@ export interface OverlayMount {
 export async function mountOverlay(m: OverlayMount): Promise<void> {
   if (await isMounted(m.target)) return;
   const options = `lowerdir=${m.lower},upperdir=${m.upper},workdir=${m.work}`;
+  const server = defaultExecServer();
+  if (server) {
+    await server.mount('overlay', 'overlay', m.target, options, m.cwd).catch((err: Error) => {
+      throw internal(`error mounting container root filesystem: ${err.message}`);
+    });
+    return;
+  }
   const r = await runTool('mount', ['-t', 'overlay', 'overlay', '-o', options, m.target], { cwd: m.cwd, timeoutMs: 30_000 });
   if (r.code !== 0) throw internal(`error mounting container root filesystem: ${r.stderr.trim()}`);
 }
@@ -30,6 +38,19 @@ export async function mountTmpfs(target: string, options: string[]): Promise<voi
 /** Unmount when mounted; a missing mount is fine. Falls back to a lazy unmount when busy. */
 export async function unmountIfMounted(target: string): Promise<void> {
   if (!(await isMounted(target))) return;
+  const server = defaultExecServer();
+  if (server) {
+    try {
+      await server.umount(target);
+    } catch {
+      try {
+        await server.umount(target, true);
+      } catch (err) {
+        if (await isMounted(target)) throw internal(`error unmounting ${target}: ${(err as Error).message}`);
+      }
+    }
+    return;
+  }
   let r = await runTool('umount', [target], { timeoutMs: 30_000 });
   if (r.code !== 0) r = await runTool('umount', ['-l', target], { timeoutMs: 30_000 });
   if (r.code !== 0 && (await isMounted(target))) throw internal(`error unmounting ${target}: ${r.stderr.trim()}`);

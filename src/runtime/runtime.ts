@@ -14,6 +14,7 @@ import { FifoPool } from './fifo-pool';
 import { defaultLauncher, setDefaultLauncher, ToolLauncher } from './tool-launcher';
 import { findLogger, LOGGER_PIDFILE, LOGGER_SOCKET, waitForLogger } from './logger';
 import { LoggerAttachConnection } from './logger-attach';
+import { defaultExecServer, ExecServer, setDefaultExecServer } from './exec-server';
 
 export interface RuntimeOptions {
   /** the OCI runtime binary, e.g. /usr/sbin/runc */
@@ -62,6 +63,8 @@ export class ConmonRuntime {
   private readonly warmer = new CgroupWarmer();
   private readonly customCgroups = new Map<string, string>();
   readonly loggerPath?: string;
+  /** non-TTY execs and health probes (berth-exec --serve) */
+  readonly execServer: ExecServer;
 
   constructor(private readonly o: RuntimeOptions) {
     this.runc = new RuncClient(o.runtimePath, path.join(o.execRoot, 'runc'));
@@ -69,12 +72,16 @@ export class ConmonRuntime {
     this.socketDir = path.join(o.execRoot, 's');
     this.cgroupParent = o.cgroupParent ?? '/berth';
     this.loggerPath = o.loggerPath === undefined ? findLogger() : o.loggerPath ?? undefined;
+    this.execServer = new ExecServer(path.join(o.execRoot, 'exec.sock'), o.log);
   }
 
   /** Prepare dirs, start the tool launcher and start watching exits; call once before anything else. */
   async init(onExit: ExitListener): Promise<void> {
     await Promise.all([this.runc.stateRoot, this.exitDir, this.socketDir].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
     await this.startLauncher();
+    // ready before the first exec; a failure here is retried then (and reported to that exec)
+    void this.execServer.start().catch((err: Error) => this.o.log.warn('exec server not started', { error: err.message }));
+    setDefaultExecServer(this.execServer);
     // with berth-logger the exit can come before the last output is logged and sent: report it after
     this.watcher = new ExitWatcher(this.exitDir, (id, code) => {
       const t0 = performance.now();
@@ -114,6 +121,8 @@ export class ConmonRuntime {
 
   close(): void {
     this.watcher?.stop();
+    if (defaultExecServer() === this.execServer) setDefaultExecServer(undefined);
+    this.execServer.stop();
     if (this.launcher) {
       if (defaultLauncher() === this.launcher) setDefaultLauncher(undefined);
       this.launcher.stop();

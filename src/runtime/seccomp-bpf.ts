@@ -3,11 +3,8 @@
  * line form libseccomp can take without a JSON parser, and `berth-exec --compile-seccomp` compiles it.
  * The rules are added as runc 1.1 adds them, so the exec'd process gets the filter the init has.
  */
-import { execFile } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { runTool } from './exec-file';
 
 export interface OciSeccomp {
   defaultAction: string;
@@ -70,10 +67,8 @@ export async function compileSeccomp(binary: string, s: OciSeccomp, out: string)
   const text = `${out}.txt`;
   await writeFile(text, seccompText(s));
   try {
-    await run(binary, ['--compile-seccomp', text, out]);
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(stderr ? stderr.replace(/^error /, '') : (err as Error).message);
+    const r = await runTool(binary, ['--compile-seccomp', text, out]);
+    if (r.code !== 0) throw new Error(r.stderr.trim().replace(/^error /, '') || `berth-exec --compile-seccomp exited ${r.code}`);
   } finally {
     await rm(text, { force: true });
   }

@@ -5,17 +5,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { ExecService } from '../../src/engine/exec';
 import { nativeExecBinary } from '../../src/runtime/native-exec';
 import { silentLogger } from '../../src/util/logger';
 import { IMAGE, makeBed, sleep, type Bed } from './containers-fixture';
 
-const execFileP = promisify(execFile);
 const skip = process.getuid?.() !== 0 ? 'needs root' : false;
 let bed: Bed;
 let execs: ExecService;
@@ -43,10 +40,11 @@ async function runExec(containerId: string, cmd: string[]) {
   return { id: Id, out, info: (await execs.inspectSettled(Id)) as { ExitCode: number | null; Running: boolean; Pid: number } };
 }
 
-/** berth-exec processes still there for a container. */
-async function helpersLeft(containerId: string): Promise<string[]> {
-  const { stdout } = await execFileP('ps', ['-eo', 'args']);
-  return stdout.split('\n').filter((l) => l.includes('berth-exec') && l.includes(containerId));
+/** The exec server's children: one per exec under way. */
+function serverChildren(): string[] {
+  const pid = bed.svc.runtime.execServer.pid;
+  assert.ok(pid, 'the exec server runs');
+  return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean);
 }
 
 test('the exec\'d process is in the container\'s cgroups; inspect has its pid; no temp files stay', { skip }, async () => {
@@ -171,12 +169,14 @@ test('an exec ends with 137 when its container is killed, and its berth-exec is 
   const info = () => execs.inspect(Id) as { Running: boolean; ExitCode: number | null; Pid: number };
   assert.equal(info().Running, true);
   for (let i = 0; i < 50 && !info().Pid; i++) await sleep(20);
+  assert.equal(serverChildren().length, 1, 'one handler while the exec runs');
   assert.ok(info().Pid > 0, 'pid of a running exec');
   await bed.svc.kill(victim, 'SIGKILL');
   for (let i = 0; i < 100 && info().Running; i++) await sleep(50);
   assert.equal(info().Running, false);
   assert.equal(info().ExitCode, 137);
-  assert.deepEqual(await helpersLeft(victim), []);
+  for (let i = 0; i < 50 && serverChildren().length; i++) await sleep(20);
+  assert.deepEqual(serverChildren(), []);
   await bed.svc.remove(victim, { force: true });
 });
 
