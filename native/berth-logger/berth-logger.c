@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,6 +36,16 @@
 #include "logger.h"
 
 #define OUT_CAP (1024 * 1024)
+/*
+ * Coalescing: a pipe read again within STREAM_GAP_NS of its last read while it holds less than
+ * COALESCE_BYTES waits COALESCE_MS first. A container streaming output in small writes (4 KiB from
+ * `head`, a line at a time from others) then costs a read, a log write and a send per 64 KiB, not per
+ * write, which on a small machine leaves the CPU to the container and the client. Output after a quiet
+ * moment is read at once.
+ */
+#define STREAM_GAP_NS 1000000LL
+#define COALESCE_BYTES (64 * 1024)
+#define COALESCE_MS 1
 
 static const char *log_path;
 static int log_fd = -1;
@@ -51,6 +62,33 @@ static int paused;
 int stdin_fd = -1, stdin_once;
 static int listen_fd = -1;
 
+static int watching[4];
+static long long last_read_ns[4], defer_until_ns[4];
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A pipe is watched unless a lagging client paused reading or its read is deferred (coalescing). */
+static void sync_watch(void)
+{
+	for (int s = STREAM_STDOUT; s <= STREAM_STDERR; s++) {
+		if (pipe_fd[s] < 0)
+			continue;
+		int want = !paused && !defer_until_ns[s];
+		if (want == watching[s])
+			continue;
+		/* removed, not masked: a pipe at EOF reports EPOLLHUP even with no events asked for */
+		struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)s};
+		if (epoll_ctl(ep, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, pipe_fd[s], &e) < 0)
+			perror("berth-logger: epoll_ctl pipe");
+		watching[s] = want;
+	}
+}
+
 /* Stop reading the container's pipes while a client lags far behind; start again when none does. */
 static void update_pause(void)
 {
@@ -58,14 +96,7 @@ static void update_pause(void)
 	if (lag == paused)
 		return;
 	paused = lag;
-	for (int s = STREAM_STDOUT; s <= STREAM_STDERR; s++) {
-		if (pipe_fd[s] < 0)
-			continue;
-		/* removed, not masked: a pipe at EOF reports EPOLLHUP even with no events asked for */
-		struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)s};
-		if (epoll_ctl(ep, lag ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, pipe_fd[s], &e) < 0)
-			perror("berth-logger: epoll_ctl pipe");
-	}
+	sync_watch();
 }
 
 static void die(const char *what)
@@ -167,14 +198,24 @@ static void log_chunk(int stream, const char *p, size_t n)
 	}
 }
 
-static void pipe_input(int s)
+static void pipe_input(int s, uint32_t ev)
 {
+	long long t = now_ns();
+	int avail;
+	if (!(ev & EPOLLHUP) && t - last_read_ns[s] < STREAM_GAP_NS && ioctl(pipe_fd[s], FIONREAD, &avail) == 0 &&
+	    avail < COALESCE_BYTES) {
+		defer_until_ns[s] = t + COALESCE_MS * 1000000LL;
+		sync_watch();
+		return;
+	}
+	last_read_ns[s] = t;
 	ssize_t n = read(pipe_fd[s], read_buf, READ_SIZE);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
 		close(pipe_fd[s]);
 		pipe_fd[s] = -1;
+		watching[s] = 0;
 		return;
 	}
 	bufs_dirty = 1;
@@ -189,11 +230,27 @@ static void run(void)
 	struct epoll_event evs[16];
 	while (pipe_fd[STREAM_STDOUT] >= 0 || pipe_fd[STREAM_STDERR] >= 0 || clients_pending()) {
 		/* idle for a second after output: give the buffers' pages back, so a quiet logger stays small */
-		int n = epoll_wait(ep, evs, 16, bufs_dirty ? 1000 : -1);
+		int deferred = defer_until_ns[STREAM_STDOUT] || defer_until_ns[STREAM_STDERR];
+		int n = epoll_wait(ep, evs, 16, deferred ? COALESCE_MS : bufs_dirty ? 1000 : -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			die("epoll_wait");
+		if (deferred) {
+			long long t = now_ns();
+			for (int s = STREAM_STDOUT; s <= STREAM_STDERR; s++) {
+				if (!defer_until_ns[s] || defer_until_ns[s] > t)
+					continue;
+				defer_until_ns[s] = 0;
+				sync_watch();
+				if (pipe_fd[s] >= 0 && !paused) {
+					last_read_ns[s] = 0;
+					pipe_input(s, 0);
+				}
+			}
+			if (n == 0)
+				continue;
+		}
 		if (n == 0) {
 			madvise(out_buf, OUT_CAP, MADV_DONTNEED);
 			madvise(read_buf, READ_SIZE, MADV_DONTNEED);
@@ -204,7 +261,7 @@ static void run(void)
 			uint32_t id = evs[i].data.u32, ev = evs[i].events;
 			if (id == STREAM_STDOUT || id == STREAM_STDERR) {
 				if (pipe_fd[id] >= 0)
-					pipe_input((int)id);
+					pipe_input((int)id, ev);
 			} else if (id == 0) {
 				accept_client();
 			} else if (id == 1) {
@@ -343,6 +400,7 @@ int main(int argc, char **argv)
 		e.data.u32 = (uint32_t)s;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, pipe_fd[s], &e) < 0)
 			die("epoll_ctl");
+		watching[s] = 1;
 	}
 	if (with_stdin) {
 		stdin_fd = in[1];
