@@ -4,10 +4,9 @@ import { conflict, errorMessage, internal, invalidArgument, notFound } from '../
 import type { OutputStream } from '../runtime/attach-socket';
 import { ExecProcess } from '../runtime/exec';
 import type { ProcessUser } from '../runtime/oci-spec';
-import { NativeExecProcess, nativeExecBinary, type ExecTarget, type OciExecProcess } from '../runtime/native-exec';
-import { compileSeccomp, seccompFlags, type OciSeccomp } from '../runtime/seccomp-bpf';
+import { RuncExecProcess } from '../runtime/runc-exec';
 import { ALL_CAPABILITIES, extraGroups, hostCapabilities } from '../runtime/security';
-import { homeDir, resolveUser } from '../runtime/user';
+import { resolveUser } from '../runtime/user';
 import { newId } from '../util/ids';
 import type { Logger } from '../util/logger';
 import type { ContainerService } from './containers';
@@ -22,16 +21,6 @@ export interface ExecServiceDeps {
   events: EventLog;
   log: Logger;
   conmonPath?: string;
-}
-
-interface OciConfig {
-  process: Record<string, unknown>;
-  linux?: { cgroupsPath?: string; seccomp?: OciSeccomp };
-}
-
-interface TaskSpec {
-  process: Record<string, unknown>;
-  target: ExecTarget;
 }
 
 export interface ExecStartOptions {
@@ -56,10 +45,10 @@ interface ExecRecord {
   running: boolean;
   exitCode: number | null;
   pid: number;
-  /** a TTY session: conmon, which holds the pty, and the runtime's exec */
+  /** a TTY session (or any under crun): conmon */
   proc?: ExecProcess;
-  /** a non-TTY session: berth-exec */
-  io?: NativeExecProcess;
+  /** a non-TTY session under runc: runc exec */
+  io?: RuncExecProcess;
   pendingSize?: [number, number];
 }
 
@@ -67,18 +56,18 @@ interface ExecRecord {
 const KEEP_FINISHED_MS = 10 * 60_000;
 /**
  * How long the cgroup lock is kept warm after an exec is created or started (runtime/cgroup-warmer.ts):
- * execs tend to come in bursts (scripts, probes, `for` loops), and within one no exec waits a grace period.
+ * execs tend to come in bursts (scripts, probes, loops), and within one no exec waits a grace period.
  */
 const WARM_MS = 1000;
 
 /**
- * Processes started in running containers (`docker exec`): non-TTY ones are berth-exec children of berthd,
+ * Processes started in running containers (`docker exec`): non-TTY ones are `runc exec` run by the spawn server,
  * TTY ones `conmon --exec` sessions with their own dir under the container dir. Instances live in memory,
  * as in dockerd: they do not survive a restart.
  */
 export class ExecService {
   private readonly execs = new Map<string, ExecRecord>();
-  private readonly taskCache = new Map<string, Promise<TaskSpec>>();
+  private readonly specCache = new Map<string, Promise<Record<string, unknown>>>();
   private tmp?: Promise<string>;
 
   constructor(private readonly d: ExecServiceDeps) {}
@@ -112,7 +101,7 @@ export class ExecService {
       Privileged: Boolean(req.Privileged), DetachKeys: req.DetachKeys ?? '', ConsoleSize: req.ConsoleSize ?? null,
     };
     this.execs.set(id, { id, containerId: c.id, config, started: false, running: false, exitCode: null, pid: 0 });
-    // the start follows at once (docker CLI); the process joins the container's cgroups a few ms after it
+    // the start follows at once (docker CLI); runc joins the container's cgroups a few ms after it
     this.d.containers.runtime.warmCgroups(WARM_MS);
     this.d.events.emit('container', `exec_create: ${cmd.join(' ')}`, c.id, this.attrs(c.id, { execID: id }));
     return { Id: id };
@@ -130,7 +119,7 @@ export class ExecService {
    * Start the process. Attached (`sink` given): output goes to the sink, which ends after the exit code is
    * known, so an inspect right after the stream ends sees it. Failures to start reject with dockerd's
    * wording (or, once an attached non-TTY start is under way, go into the stream) and leave exit code 126.
-   * Non-TTY execs run as berth-exec children of berthd (one spawn); TTY execs go through conmon, which
+   * Non-TTY execs run as `runc exec` through the spawn server (berthd does not fork); TTY execs go through conmon, which
    * holds the pty.
    */
   async start(id: string, opts: ExecStartOptions, sink?: AttachSink): Promise<ExecHandle> {
@@ -141,7 +130,9 @@ export class ExecService {
     const tty = opts.tty ?? rec.config.Tty;
     const c = this.d.containers.get(rec.containerId);
     try {
-      return tty ? await this.startConmon(rec, c.id, tty, opts, sink) : await this.startDirect(rec, c.id, opts, sink);
+      // RuncExecProcess speaks runc's and crun's flags and error formats
+      const direct = !tty;
+      return direct ? await this.startRunc(rec, c.id, opts, sink) : await this.startConmon(rec, c.id, tty, opts, sink);
     } catch (err) {
       rec.running = false;
       rec.exitCode = 126;
@@ -157,25 +148,33 @@ export class ExecService {
     this.forgetLater(rec.id);
   }
 
-  private async startDirect(rec: ExecRecord, containerId: string, opts: ExecStartOptions, sink?: AttachSink): Promise<ExecHandle> {
+  private async startRunc(rec: ExecRecord, containerId: string, opts: ExecStartOptions, sink?: AttachSink): Promise<ExecHandle> {
     const cfg = rec.config;
     const attached = !opts.detach && sink !== undefined;
+    const containers = this.d.containers;
     this.d.containers.runtime.warmCgroups(WARM_MS);
-    const [procSpec, target] = await this.directProcess(containerId, cfg);
-    const proc = await NativeExecProcess.launch(this.d.containers.runtime.execServer, {
-      process: procSpec, target, stdin: attached && cfg.AttachStdin, attach: attached,
+    // without -u or --privileged, runc's own flags describe the process and no process.json is written
+    const flavor = containers.runtime.runc.flavor;
+    const viaFlags = flavor === 'runc' && !cfg.User && !cfg.Privileged && cfg.Env.every((e) => e.includes('='));
+    const procSpec = viaFlags ? undefined : await this.processSpec(containerId, cfg, false);
+    const proc = await RuncExecProcess.launch({
+      containerId, execId: rec.id, process: procSpec, args: cfg.Cmd, cwd: cfg.WorkingDir || undefined, env: cfg.Env,
+      tmpDir: await this.tmpDir(), stdin: attached && cfg.AttachStdin, attach: attached,
+      runtimePath: containers.runtime.runc.binary, runtimeRoot: containers.runtime.runc.stateRoot, flavor,
+      spawner: containers.runtime.spawner,
       onOutput: (stream, data) => { if ((stream === 'stdout' ? cfg.AttachStdout : cfg.AttachStderr)) sink?.output(stream, data); },
     });
     rec.io = proc;
-    // after the spawn: the event's database write is not on the process's path
+    // after the spawn: the event's database write is not on runc's path
     this.d.events.emit('container', `exec_start: ${cfg.Cmd.join(' ')}`, containerId, this.attrs(containerId, { execID: rec.id }));
     const t0 = performance.now();
+    const ms = () => Math.round((performance.now() - t0) * 10) / 10;
     proc.on('started', (pid: number) => {
       rec.pid = pid;
-      this.d.log.debug('exec started', { id: rec.id, pid, ms: Math.round((performance.now() - t0) * 10) / 10 });
+      this.d.log.debug('exec started', { id: rec.id, pid, ms: ms() });
     });
     proc.once('exit', (code: number) => {
-      this.d.log.debug('exec exited', { id: rec.id, code, ms: Math.round((performance.now() - t0) * 10) / 10 });
+      this.d.log.debug('exec exited', { id: rec.id, code, ms: ms() });
       rec.pid = proc.pid;
       rec.running = false;
       rec.exitCode = code;
@@ -196,32 +195,20 @@ export class ExecService {
     };
   }
 
-  /** The process and target of a berth-exec start. */
-  private async directProcess(containerId: string, cfg: ExecConfig): Promise<[OciExecProcess, ExecTarget]> {
-    const [procSpec, target] = await Promise.all([this.processSpec(containerId, cfg, false), this.execTarget(containerId)]);
-    const env = (procSpec.env as string[] | undefined) ?? [];
-    // as runc: a HOME from the user's passwd entry when the environment has none
-    if (!env.some((e) => e.startsWith('HOME='))) {
-      const uid = (procSpec.user as ProcessUser | undefined)?.uid ?? 0;
-      procSpec.env = [...env, `HOME=${await homeDir(this.d.containers.paths.rootfs(containerId), uid)}`];
-    }
-    return [procSpec as unknown as OciExecProcess, target];
-  }
-
   /**
-   * A health probe: `argv` as the container's own process would run it, without exec events. Resolves with
-   * its exit code and first `maxOutput` bytes of stdout + stderr, or -1 once `timeoutMs` passed (the probe
-   * is killed). Rejects in dockerd's words when it cannot start.
+   * A health probe: `argv` as the container's own process runs it (runc takes env, user and cwd from its
+   * config.json), without exec events. Resolves with its exit code and first `maxOutput` bytes of stdout +
+   * stderr, or -1 once `timeoutMs` passed (the probe is killed). Rejects in dockerd's words when it cannot
+   * start.
    */
   async probe(containerId: string, argv: string[], timeoutMs: number, maxOutput: number): Promise<{ code: number; output: string }> {
-    const cfg: ExecConfig = {
-      Cmd: argv, Tty: false, AttachStdin: false, AttachStdout: true, AttachStderr: true, Env: [], WorkingDir: '', User: '',
-      Privileged: false, DetachKeys: '', ConsoleSize: null,
-    };
-    const [procSpec, target] = await this.directProcess(containerId, cfg);
+    const runtime = this.d.containers.runtime;
     let out = '';
-    const proc = await NativeExecProcess.launch(this.d.containers.runtime.execServer, {
-      process: procSpec, target, stdin: false, attach: true,
+    const proc = await RuncExecProcess.launch({
+      containerId, execId: newId(), args: argv, tmpDir: await this.tmpDir(), stdin: false, attach: true,
+      runtimePath: runtime.runc.binary, runtimeRoot: runtime.runc.stateRoot, flavor: runtime.runc.flavor, spawner: runtime.spawner,
+      // crun's --env would replace the environment: the container's own process, as it is
+      process: runtime.runc.flavor === 'crun' ? { ...(await this.containerProcess(containerId)), args: argv, terminal: false } : undefined,
       onOutput: (_s, b) => { if (out.length < maxOutput) out += b.toString('utf8'); },
     });
     let timedOut = false;
@@ -337,38 +324,20 @@ export class ExecService {
   }
 
   /**
-   * What an exec needs of the running task: its config.json (written at each start, so the key includes
-   * the init pid) and, made once, the BPF program of its seccomp section (in the container dir).
+   * The process section of the running task's config.json, read once per task: config.json is written
+   * at each start, so the key includes the init pid.
    */
-  private task(containerId: string): Promise<TaskSpec> {
-    const pid = this.d.containers.get(containerId).state.pid;
-    const key = `${containerId}:${pid}`;
-    let p = this.taskCache.get(key);
+  private async containerProcess(containerId: string): Promise<Record<string, unknown>> {
+    const key = `${containerId}:${this.d.containers.get(containerId).state.pid}`;
+    let p = this.specCache.get(key);
     if (!p) {
-      p = (async () => {
-        const cfg = JSON.parse(await readFile(path.join(this.d.containers.paths.bundle(containerId), 'config.json'), 'utf8')) as OciConfig;
-        const target: ExecTarget = { initPid: pid, cgroupsPath: cfg.linux?.cgroupsPath ?? '' };
-        const seccomp = cfg.linux?.seccomp;
-        if (seccomp) {
-          const file = path.join(this.d.containers.paths.dir(containerId), 'exec-seccomp.bpf');
-          await compileSeccomp(nativeExecBinary(), seccomp, file);
-          target.seccomp = { file, flags: seccompFlags(seccomp) };
-        }
-        return { process: cfg.process, target };
-      })();
-      p.catch(() => this.taskCache.delete(key));
-      for (const k of this.taskCache.keys()) if (k.startsWith(`${containerId}:`)) this.taskCache.delete(k);
-      this.taskCache.set(key, p);
+      p = readFile(path.join(this.d.containers.paths.bundle(containerId), 'config.json'), 'utf8')
+        .then((text) => (JSON.parse(text) as { process: Record<string, unknown> }).process);
+      p.catch(() => this.specCache.delete(key));
+      for (const k of this.specCache.keys()) if (k.startsWith(`${containerId}:`)) this.specCache.delete(k);
+      this.specCache.set(key, p);
     }
     return p;
-  }
-
-  private async containerProcess(containerId: string): Promise<Record<string, unknown>> {
-    return (await this.task(containerId)).process;
-  }
-
-  private async execTarget(containerId: string): Promise<ExecTarget> {
-    return (await this.task(containerId)).target;
   }
 
   private async applySize(rec: ExecRecord, h: number, w: number): Promise<void> {
@@ -386,7 +355,7 @@ export class ExecService {
     await this.applySize(rec, h, w);
   }
 
-  /** GET /exec/{id}/json: the pid is known once berth-exec has said the process runs. */
+  /** GET /exec/{id}/json: right after a runc exec ends, its pid file may still be being read. */
   async inspectSettled(id: string): Promise<Record<string, unknown>> {
     const rec = this.get(id);
     if (rec.io && !rec.pid) {

@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { internal } from '../errors';
 import { runTool } from './exec-file';
-import { defaultExecServer } from './exec-server';
+import { defaultSpawnServer } from './spawn-server';
 
 export interface OverlayMount {
   /** lowerdir option; relative paths are resolved against `cwd` (the layer store root keeps it short) */
@@ -16,8 +16,8 @@ export interface OverlayMount {
 export async function mountOverlay(m: OverlayMount): Promise<void> {
   if (await isMounted(m.target)) return;
   const options = `lowerdir=${m.lower},upperdir=${m.upper},workdir=${m.work}`;
-  const server = defaultExecServer();
-  if (server) {
+  const server = defaultSpawnServer();
+  if (server && (await server.available())) {
     await server.mount('overlay', 'overlay', m.target, options, m.cwd).catch((err: Error) => {
       throw internal(`error mounting container root filesystem: ${err.message}`);
     });
@@ -38,8 +38,8 @@ export async function mountTmpfs(target: string, options: string[]): Promise<voi
 /** Unmount when mounted; a missing mount is fine. Falls back to a lazy unmount when busy. */
 export async function unmountIfMounted(target: string): Promise<void> {
   if (!(await isMounted(target))) return;
-  const server = defaultExecServer();
-  if (server) {
+  const server = defaultSpawnServer();
+  if (server && (await server.available())) {
     try {
       await server.umount(target);
     } catch {

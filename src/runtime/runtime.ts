@@ -14,7 +14,7 @@ import { FifoPool } from './fifo-pool';
 import { defaultLauncher, setDefaultLauncher, ToolLauncher } from './tool-launcher';
 import { findLogger, LOGGER_PIDFILE, LOGGER_SOCKET, waitForLogger } from './logger';
 import { LoggerAttachConnection } from './logger-attach';
-import { defaultExecServer, ExecServer, setDefaultExecServer } from './exec-server';
+import { defaultSpawnServer, SpawnServer, setDefaultSpawnServer } from './spawn-server';
 
 export interface RuntimeOptions {
   /** the OCI runtime binary, e.g. /usr/sbin/runc */
@@ -63,8 +63,8 @@ export class ConmonRuntime {
   private readonly warmer = new CgroupWarmer();
   private readonly customCgroups = new Map<string, string>();
   readonly loggerPath?: string;
-  /** non-TTY execs and health probes (berth-exec --serve) */
-  readonly execServer: ExecServer;
+  /** starts the runtime's execs (non-TTY docker exec, health probes) and does rootfs mounts for berthd */
+  readonly spawner: SpawnServer;
 
   constructor(private readonly o: RuntimeOptions) {
     this.runc = new RuncClient(o.runtimePath, path.join(o.execRoot, 'runc'));
@@ -72,7 +72,7 @@ export class ConmonRuntime {
     this.socketDir = path.join(o.execRoot, 's');
     this.cgroupParent = o.cgroupParent ?? '/berth';
     this.loggerPath = o.loggerPath === undefined ? findLogger() : o.loggerPath ?? undefined;
-    this.execServer = new ExecServer(path.join(o.execRoot, 'exec.sock'), o.log);
+    this.spawner = new SpawnServer(path.join(o.execRoot, 'spawn.sock'), o.log);
   }
 
   /** Prepare dirs, start the tool launcher and start watching exits; call once before anything else. */
@@ -80,8 +80,8 @@ export class ConmonRuntime {
     await Promise.all([this.runc.stateRoot, this.exitDir, this.socketDir].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
     await this.startLauncher();
     // ready before the first exec; a failure here is retried then (and reported to that exec)
-    void this.execServer.start().catch((err: Error) => this.o.log.warn('exec server not started', { error: err.message }));
-    setDefaultExecServer(this.execServer);
+    void this.spawner.start().catch((err: Error) => this.o.log.warn('spawn server not started', { error: err.message }));
+    setDefaultSpawnServer(this.spawner);
     // with berth-logger the exit can come before the last output is logged and sent: report it after
     this.watcher = new ExitWatcher(this.exitDir, (id, code) => {
       const t0 = performance.now();
@@ -121,8 +121,8 @@ export class ConmonRuntime {
 
   close(): void {
     this.watcher?.stop();
-    if (defaultExecServer() === this.execServer) setDefaultExecServer(undefined);
-    this.execServer.stop();
+    if (defaultSpawnServer() === this.spawner) setDefaultSpawnServer(undefined);
+    this.spawner.stop();
     if (this.launcher) {
       if (defaultLauncher() === this.launcher) setDefaultLauncher(undefined);
       this.launcher.stop();

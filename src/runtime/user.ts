@@ -25,14 +25,14 @@ async function readRootFile(rootfs: string, rel: string): Promise<string | undef
   }
 }
 
-interface PasswdEntry { name: string; uid: number; gid: number; home: string }
+interface PasswdEntry { name: string; uid: number; gid: number }
 interface GroupEntry { name: string; gid: number; members: string[] }
 
 function parsePasswd(text: string | undefined): PasswdEntry[] {
   if (!text) return [];
   return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'))
     .filter((f) => f.length >= 4)
-    .map((f) => ({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '' }));
+    .map((f) => ({ name: f[0], uid: Number(f[2]), gid: Number(f[3]) }));
 }
 
 function parseGroup(text: string | undefined): GroupEntry[] {
@@ -81,10 +81,4 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
   // the groups that list the user by name
   const memberOf = userName ? groups.filter((g) => g.members.includes(userName!)).map((g) => g.gid) : [];
   return { uid, gid, additionalGids: [...new Set([gid, ...memberOf])] };
-}
-
-/** The home directory of `uid` in the image's passwd file, `/` when it has none (as runc sets HOME). */
-export async function homeDir(rootfs: string, uid: number): Promise<string> {
-  const entry = parsePasswd(await readRootFile(rootfs, 'etc/passwd')).find((u) => u.uid === uid);
-  return entry?.home || '/';
 }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CRUN_PATH, hybridWithV2Controllers, RUNC_PATH, runtimeBinary } from '../../src/runtime/runtime-binary';
+import { inRuncWords } from '../../src/runtime/runc-exec';
 
 test('a hybrid host is one whose cgroup2 mount holds a controller', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cg-'));
@@ -25,4 +26,12 @@ test('runc is itself; crun goes through the shim only on a hybrid host that has 
   assert.equal(crun, CRUN_PATH, 'a missing shim falls back to crun itself');
   if (hybridWithV2Controllers()) assert.equal(runtimeBinary('crun', { BERTH_CRUN_SHIM: '/bin/true' }), '/bin/true');
   else assert.equal(runtimeBinary('crun', { BERTH_CRUN_SHIM: '/bin/true' }), CRUN_PATH);
+});
+
+test("crun's exec failures read as runc's (what dockerd passes on); other messages stay crun's", () => {
+  assert.equal(inRuncWords('executable file `nope` not found in $PATH: No such file or directory'),
+    'exec failed: unable to start container process: exec: "nope": executable file not found in $PATH');
+  assert.equal(inRuncWords('chdir `/missing`: No such file or directory'),
+    'exec failed: unable to start container process: chdir to cwd ("/missing") set in config.json failed: no such file or directory');
+  assert.equal(inRuncWords('the container `x` is not running'), 'the container `x` is not running');
 });

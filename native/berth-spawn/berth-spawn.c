@@ -1,33 +1,35 @@
 /*
- * berth-exec --serve SOCKET: execs for berthd without a fork of berthd (a fork of a ~100 MB Node process
- * blocks its event loop for several milliseconds). berthd starts this once, with a pipe as stdin; when that
- * pipe closes (berthd stopped or died) the server exits. Execs under way go on to their end.
+ * berth-spawn --serve SOCKET: starts programs for berthd without a fork of berthd (a fork of a ~100 MB Node
+ * process blocks its event loop for several milliseconds each time). berthd starts it once, with a pipe as
+ * stdin; when that pipe closes (berthd stopped or died) the server exits. Programs under way run on.
+ * It starts what berthd names (the OCI runtime's `exec`, for instance) and joins no namespace itself.
  *
- * Each connection is one exec, handled by a fork of the server:
- *   berthd → server: u32 (big-endian) length, then the command-line arguments, each ended by a NUL
- *                    (--stdin and --output ask for pipes); then the process's stdin, raw, until berthd
- *                    shuts down its writing side
+ * Each connection is one request, handled by a fork of the server:
+ *   berthd → server: u32 (big-endian) length, then the arguments, each ended by a NUL; then, for a program
+ *                    started with --stdin, its stdin, raw, until berthd shuts down its writing side
  *   server → berthd: frames of u8 type, u32 (big-endian) length, payload:
- *                    1 stdout, 2 stderr, 3 status ("pid N" or "error MESSAGE"), 4 exit status (decimal)
- * A connection berthd closes while the process runs is a detach: the output is read and dropped.
- *
- * A request may instead be a mount for berthd (mount(8) costs a shell, a fork and libmount's start-up):
- *   --mount FSTYPE SOURCE TARGET OPTIONS CWD    (CWD: where relative paths in OPTIONS start, e.g. lowerdir)
+ *                    1 stdout, 2 stderr, 3 status ("pid N", "ok" or "error MESSAGE"), 4 exit status (decimal,
+ *                    128+N for signal N)
+ *   [--stdin] [--output] -- PROGRAM ARGS...   run PROGRAM (an absolute path) with pipes for stdin and for
+ *                                            stdout/stderr (else /dev/null), relay them, then its exit status
+ *   --mount FSTYPE SOURCE TARGET OPTIONS CWD  mount(2) (mount(8) costs a shell, a fork and libmount's start);
+ *                                            relative paths in OPTIONS (e.g. lowerdir) start at CWD
  *   --umount TARGET [--lazy]
- * answered by one status frame, "ok" or "error MESSAGE".
+ * A connection berthd closes while a program runs is a detach: its output is read and dropped.
  */
-#include "berth-exec.h"
-
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_REQUEST (1 << 20)
@@ -68,6 +70,12 @@ static void frame_status(const char *kind, const char *text)
 	send_frame(FRAME_STATUS, line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+static void __attribute__((noreturn)) bad_request(const char *what)
+{
+	frame_status("error", what);
+	_exit(1);
+}
+
 static int read_full(int fd, void *buf, size_t len)
 {
 	char *p = buf;
@@ -94,10 +102,10 @@ static char **read_request(int *argc)
 		exit(1);
 	len = (uint32_t)head[0] << 24 | (uint32_t)head[1] << 16 | (uint32_t)head[2] << 8 | head[3];
 	if (len == 0 || len > MAX_REQUEST || !(buf = malloc(len + 1)) || read_full(conn, buf, len) < 0)
-		fail("berth-exec: bad request");
+		bad_request("bad request");
 	buf[len] = 0;
 	argv = malloc(sizeof *argv * (size_t)cap);
-	argv[n++] = (char *)"berth-exec";
+	argv[n++] = (char *)"berth-spawn";
 	for (p = buf; p < buf + len; p += strlen(p) + 1) {
 		if (n + 2 > cap)
 			argv = realloc(argv, sizeof *argv * (size_t)(cap *= 2));
@@ -106,33 +114,6 @@ static char **read_request(int *argc)
 	argv[n] = NULL;
 	*argc = n;
 	return argv;
-}
-
-/* stdio of the process: pipes whose other ends stay here, or /dev/null */
-static void setup_stdio(const struct options *o, int *in_w, int *out_r, int *err_r)
-{
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC), p[2], i;
-	*in_w = *out_r = *err_r = -1;
-	for (i = 0; i < 3; i++) {
-		int want = i == 0 ? o->pipe_stdin : o->pipe_output, keep;
-		if (!want) {
-			dup2(null, i);
-			continue;
-		}
-		if (pipe2(p, O_CLOEXEC) < 0)
-			fail(START_FAILED "pipe: %s", go_errno(errno));
-		dup2(i == 0 ? p[0] : p[1], i); /* dup2 clears close-on-exec: the process gets these */
-		keep = i == 0 ? p[1] : p[0];
-		close(i == 0 ? p[0] : p[1]);
-		fcntl(keep, F_SETFL, O_NONBLOCK);
-		if (i == 0)
-			*in_w = keep;
-		else if (i == 1)
-			*out_r = keep;
-		else
-			*err_r = keep;
-	}
-	close(null);
 }
 
 /* Copies until the process's output ends: connection → stdin (buffered), stdout/stderr → frames. */
@@ -225,46 +206,121 @@ static void __attribute__((noreturn)) mount_request(int argc, char **argv)
 	_exit(0);
 }
 
+/* stdio of the program: pipes whose other ends stay here, or /dev/null */
+static void setup_stdio(int pipe_stdin, int pipe_output, int *in_w, int *out_r, int *err_r)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC), p[2], i;
+	*in_w = *out_r = *err_r = -1;
+	for (i = 0; i < 3; i++) {
+		int want = i == 0 ? pipe_stdin : pipe_output, keep;
+		if (!want) {
+			dup2(null, i);
+			continue;
+		}
+		if (pipe2(p, O_CLOEXEC) < 0)
+			bad_request(strerror(errno));
+		dup2(i == 0 ? p[0] : p[1], i); /* dup2 clears close-on-exec: the program gets these */
+		keep = i == 0 ? p[1] : p[0];
+		close(i == 0 ? p[0] : p[1]);
+		fcntl(keep, F_SETFL, O_NONBLOCK);
+		if (i == 0)
+			*in_w = keep;
+		else if (i == 1)
+			*out_r = keep;
+		else
+			*err_r = keep;
+	}
+	close(null);
+}
+
+/* Forks and execs argv[0]; returns its pid once it runs (a close-on-exec pipe says whether execv failed). */
+static pid_t start_program(char **argv)
+{
+	int errpipe[2], err = 0;
+	ssize_t n;
+	pid_t pid;
+	char msg[4200];
+	if (pipe2(errpipe, O_CLOEXEC) < 0)
+		bad_request(strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		bad_request(strerror(errno));
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		execv(argv[0], argv);
+		err = errno;
+		if (write(errpipe[1], &err, sizeof err) < 0) { /* the parent sees EOF and reports a bare start */ }
+		_exit(127);
+	}
+	close(errpipe[1]);
+	do
+		n = read(errpipe[0], &err, sizeof err);
+	while (n < 0 && errno == EINTR);
+	close(errpipe[0]);
+	if (n == (ssize_t)sizeof err) {
+		waitpid(pid, NULL, 0);
+		snprintf(msg, sizeof msg, "cannot run %s: %s", argv[0], strerror(err));
+		bad_request(msg);
+	}
+	return pid;
+}
+
 static void __attribute__((noreturn)) handle(int listener)
 {
-	static struct options o;
-	int argc, in_w, out_r, err_r, code;
-	char **argv, text[16];
+	int argc, in_w, out_r, err_r, pipe_stdin = 0, pipe_output = 0, i, status, code;
+	char **argv, text[32];
 	pid_t pid;
 	close(listener);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	status_writer = frame_status;
 	argv = read_request(&argc);
 	if (argc > 1 && (!strcmp(argv[1], "--mount") || !strcmp(argv[1], "--umount")))
 		mount_request(argc, argv);
-	parse_options(argc, argv, &o);
-	setup_stdio(&o, &in_w, &out_r, &err_r);
-	pid = start_process(&o);
-	/* the process has its own copies now */
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--stdin"))
+			pipe_stdin = 1;
+		else if (!strcmp(argv[i], "--output"))
+			pipe_output = 1;
+		else
+			bad_request("unknown option");
+	}
+	if (i + 1 >= argc || argv[i + 1][0] != '/')
+		bad_request("no program (an absolute path) after --");
+	setup_stdio(pipe_stdin, pipe_output, &in_w, &out_r, &err_r);
+	pid = start_program(&argv[i + 1]);
+	/* the program has its own copies now */
 	close(STDIN_FILENO);
 	close(STDOUT_FILENO);
 	close(STDERR_FILENO);
 	snprintf(text, sizeof text, "%d", (int)pid);
 	frame_status("pid", text);
 	pump(in_w, out_r, err_r);
-	code = wait_status(pid);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			_exit(1);
+	code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 	snprintf(text, sizeof text, "%d", code);
 	send_frame(FRAME_EXIT, text, strlen(text));
 	_exit(0);
 }
 
-int serve(const char *socket_path)
+static int serve(const char *socket_path)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int listener;
 	if (strlen(socket_path) >= sizeof addr.sun_path)
-		fail("berth-exec: socket path too long: %s", socket_path);
+		{ fprintf(stderr, "berth-spawn: socket path too long: %s\n", socket_path); return 1; }
 	strcpy(addr.sun_path, socket_path);
 	listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	unlink(socket_path);
 	if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(listener, 128) < 0)
-		fail("berth-exec: cannot listen on %s: %s", socket_path, go_errno(errno));
+	{
+		fprintf(stderr, "berth-spawn: cannot listen on %s: %s\n", socket_path, strerror(errno));
+		return 1;
+	}
 	/* handlers are not waited for */
 	signal(SIGCHLD, SIG_IGN);
 	printf("ready\n");
@@ -294,4 +350,12 @@ int serve(const char *socket_path)
 	}
 	unlink(socket_path);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--serve"))
+		return serve(argv[2]);
+	fprintf(stderr, "usage: berth-spawn --serve SOCKET\n");
+	return 2;
 }
