@@ -1,6 +1,7 @@
 /**
  * Health checks (HEALTHCHECK / --health-*): while a container runs, its probe runs every Interval as a
- * process in the container (berth-exec, with env, user and cwd from the container's config.json).
+ * process in the container (`runc exec` through the exec service, with env, user and cwd from the container's
+ * config.json).
  * State follows dockerd: `starting` until the first success, `healthy` after one, `unhealthy` after Retries
  * failures in a row (failures inside StartPeriod don't count before the first success). Kept in memory:
  * after a berthd restart a running container's check starts again from `starting`.

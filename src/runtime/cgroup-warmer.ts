@@ -4,11 +4,10 @@ import { readFile, open, type FileHandle } from 'node:fs/promises';
 const REWRITE_MS = 2;
 
 /**
- * Shortens an exec or a start: the new process joins the container's cgroups by writing cgroup.procs
- * (berth-exec, runc), and the first such write after a quiet moment waits for an RCU grace period (the
- * kernel's global cgroup_threadgroup_rwsem switches to writer mode through rcu_sync): 6–20 ms measured
- * here, more than berth-exec's whole work. Writes within about one grace period of the previous one take
- * microseconds. `warm(ms)` rewrites berthd's own pid into the cgroup it already is in (the kernel moves
+ * Shortens an exec or a start: runc puts the new process into the container's cgroups by writing
+ * cgroup.procs, and the first such write after a quiet moment waits for an RCU grace period (the kernel's
+ * global cgroup_threadgroup_rwsem switches to writer mode through rcu_sync): 6–20 ms measured here, a third
+ * to half of runc's whole exec. Writes within about one grace period of the previous one take microseconds. `warm(ms)` rewrites berthd's own pid into the cgroup it already is in (the kernel moves
  * nothing) every couple of milliseconds, so that wait starts early and the join finds the lock warm.
  * Anything that fails just turns the warmer off: it is only a speed-up.
  */
