@@ -63,8 +63,10 @@ describe('200 container cycles leave nothing behind', { skip, timeout: 300_000 }
     for (const pid of ls('/proc').filter((p) => /^\d+$/.test(p))) {
       let cmd = '';
       try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { continue; }
-      // berth-logger (non-TTY containers' output) counts as well
-      if ((cmd.includes('conmon') || cmd.includes('berth-logger')) && roots.some((r) => cmd.includes(r))) conmons.push(`${pid}: ${cmd}`);
+      // berth-logger (non-TTY containers' output) counts as well, and a fork of the spawn server that
+      // outlived its request (the server itself lives as long as the daemon)
+      const handler = cmd.includes('berth-spawn') && parentPid(pid) !== daemon.pid;
+      if ((cmd.includes('conmon') || cmd.includes('berth-logger') || handler) && roots.some((r) => cmd.includes(r))) conmons.push(`${pid}: ${cmd}`);
     }
 
     return { mounts, cgroups, conmons, runc: ls(path.join(daemon.execRoot, 'runc')), containers: ls(path.join(daemon.dataRoot, 'containers')),
@@ -114,3 +116,12 @@ describe('200 container cycles leave nothing behind', { skip, timeout: 300_000 }
     assert.equal(ok(await dockerCli(daemon)(['ps', '-aq'])).trim(), '');
   });
 });
+
+/** The parent of a process, NaN once it is gone. */
+function parentPid(pid: string): number {
+  try {
+    return Number(/^\d+ \(.*\) \S (\d+)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1]);
+  } catch {
+    return NaN;
+  }
+}

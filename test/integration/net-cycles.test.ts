@@ -99,7 +99,11 @@ describe(`${CYCLES} run --rm cycles on a user network leave no network state`, {
       if (Number(pid) === daemon.pid) continue;
       let cmd = '';
       try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { continue; }
-      if (cmd.includes(daemon.dir + '/')) procs.push(`${pid}: ${cmd.slice(0, 160)}`);
+      if (!cmd.includes(daemon.dir + '/')) continue;
+      // the daemon's spawn server lives as long as the daemon (its forks, one per request, do not)
+      const ppid = parentPid(pid);
+      if (cmd.includes('berth-spawn --serve') && ppid === daemon.pid) continue;
+      procs.push(`${pid}: ${cmd.slice(0, 160)}`);
     }
     // the netns dir is a bind mount of itself, made once with the first container
     const mounts = daemonMounts().filter((m) => !before0.mounts.includes(m) && m !== path.join(daemon.execRoot, 'netns'));
@@ -197,3 +201,12 @@ describe(`${CYCLES} run --rm cycles on a user network leave no network state`, {
 });
 
 const emptyLeftovers = { containerRules: [], bridgeMembers: [], orphanVeths: [], rows: [], netns: [], procs: [], mounts: [] };
+
+/** The parent of a process, NaN once it is gone. */
+function parentPid(pid: string): number {
+  try {
+    return Number(/^\d+ \(.*\) \S (\d+)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1]);
+  } catch {
+    return NaN;
+  }
+}
