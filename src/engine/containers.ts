@@ -51,10 +51,13 @@ export interface LogChunk {
 }
 
 const now = () => new Date().toISOString();
-/** How long a container create or start keeps the cgroup lock warm before `runc create` holds it itself. */
 /** How long an inspect of a running container keeps the cgroup lock warm (runtime/cgroup-warmer.ts). */
 const WARM_AFTER_INSPECT_MS = 30;
-const WARM_AFTER_CREATE_MS = 50;
+/**
+ * How long a container create or start keeps it warm: the start's `runc create` joins cgroups, and
+ * creates come in bursts (compose up, scripts), where the next one then finds the lock warm too.
+ */
+const WARM_AFTER_CREATE_MS = 1000;
 const isUp = (c: ContainerRecord) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
 
 /**
