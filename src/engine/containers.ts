@@ -54,10 +54,11 @@ const now = () => new Date().toISOString();
 /** How long an inspect of a running container keeps the cgroup lock warm (runtime/cgroup-warmer.ts). */
 const WARM_AFTER_INSPECT_MS = 30;
 /**
- * How long a container create or start keeps it warm: the start's `runc create` joins cgroups, and
- * creates come in bursts (compose up, scripts), where the next one then finds the lock warm too.
+ * How long a container create or start keeps it warm, until `runc create` holds it itself. Not longer: the
+ * lock is the kernel's, so a warm lock speeds up every other runtime's create as well (1 s made dockerd's
+ * `run --rm` 35 ms faster in bench/run.js, berth's no faster).
  */
-const WARM_AFTER_CREATE_MS = 1000;
+const WARM_AFTER_CREATE_MS = 50;
 const isUp = (c: ContainerRecord) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
 
 /**
