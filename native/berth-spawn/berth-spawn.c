@@ -289,6 +289,9 @@ static void __attribute__((noreturn)) handle(int listener)
 	}
 	if (i + 1 >= argc || argv[i + 1][0] != '/')
 		bad_request("no program (an absolute path) after --");
+	/* stdin is relayed while the output is: without output there would be no loop to relay it in */
+	if (pipe_stdin && !pipe_output)
+		bad_request("--stdin needs --output");
 	setup_stdio(pipe_stdin, pipe_output, &in_w, &out_r, &err_r);
 	pid = start_program(&argv[i + 1]);
 	/* the program has its own copies now */
@@ -311,13 +314,14 @@ static int serve(const char *socket_path)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int listener;
-	if (strlen(socket_path) >= sizeof addr.sun_path)
-		{ fprintf(stderr, "berth-spawn: socket path too long: %s\n", socket_path); return 1; }
+	if (strlen(socket_path) >= sizeof addr.sun_path) {
+		fprintf(stderr, "berth-spawn: socket path too long: %s\n", socket_path);
+		return 1;
+	}
 	strcpy(addr.sun_path, socket_path);
 	listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	unlink(socket_path);
-	if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(listener, 128) < 0)
-	{
+	if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(listener, 128) < 0) {
 		fprintf(stderr, "berth-spawn: cannot listen on %s: %s\n", socket_path, strerror(errno));
 		return 1;
 	}

@@ -62,7 +62,7 @@ export class SpawnServer {
     return this.child?.pid;
   }
 
-  /** Runs `file` (an absolute path) with pipes for stdin (`stdin`) and stdout/stderr (`output`). */
+  /** Runs `file` (an absolute path) with pipes for stdout/stderr (`output`) and for stdin (`stdin`, which needs `output`). */
   async run(file: string, args: string[], opts: { stdin: boolean; output: boolean }): Promise<SpawnedProgram> {
     await this.start();
     const flags = [...(opts.stdin ? ['--stdin'] : []), ...(opts.output ? ['--output'] : [])];

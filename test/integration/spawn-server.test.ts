@@ -48,6 +48,8 @@ test('a signal is 128+n; output without --output is dropped; a missing program i
   assert.deepEqual(await collect(await server.run('/bin/echo', ['unseen'], { stdin: false, output: false })), { stdout: '', stderr: '', code: 0 });
   const missing = await collect(await server.run('/no/such/program', [], { stdin: false, output: true }));
   assert.match(missing.error ?? '', /cannot run \/no\/such\/program: No such file or directory/);
+  const noOutput = await collect(await server.run('/bin/cat', [], { stdin: true, output: false }));
+  assert.match(noOutput.error ?? '', /--stdin needs --output/);
 });
 
 test('large output arrives whole', async () => {
