@@ -122,3 +122,14 @@ test('an exec ends with 137 when its container is killed, and its runc is gone',
   assert.deepEqual(await runcExecsLeft(), []);
   await bed.svc.remove(victim, { force: true });
 });
+
+test('health probes: exit code and output; a probe that cannot start rejects in dockerd\'s words; a timeout is -1 and kills it', { skip }, async () => {
+  assert.deepEqual(await execs.probe(running, ['sh', '-c', 'echo out; echo err >&2; exit 4'], 10_000, 4096), { code: 4, output: 'out\nerr\n' });
+  assert.deepEqual(await execs.probe(running, ['sh', '-c', 'yes | head -c 10000'], 10_000, 100), { code: 0, output: 'y\n'.repeat(50) });
+  await assert.rejects(execs.probe(running, ['nope'], 10_000, 4096),
+    /OCI runtime exec failed: exec failed: unable to start container process: exec: "nope": executable file not found in \$PATH: unknown/);
+  const t0 = Date.now();
+  const slow = await execs.probe(running, ['sleep', '30'], 300, 4096);
+  assert.equal(slow.code, -1);
+  assert.ok(Date.now() - t0 < 5000, 'the probe was killed at its timeout');
+});
