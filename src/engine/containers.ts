@@ -9,6 +9,7 @@ import type { OutputStream } from '../runtime/attach-socket';
 import { ConmonRuntime } from '../runtime/runtime';
 import type { Db } from '../store/db';
 import type { Logger } from '../util/logger';
+import { phaseClock } from '../util/phase-clock';
 import { AttachHub, AttachSession, connectSession, type AttachHandle, type AttachOptions, type AttachSink } from './containers-attach';
 import type { CreateRequest } from './containers-config';
 import { checkNameFree, draftContainer } from './containers-create';
@@ -53,11 +54,7 @@ export interface LogChunk {
 const now = () => new Date().toISOString();
 /** How long an inspect of a running container keeps the cgroup lock warm (runtime/cgroup-warmer.ts). */
 const WARM_AFTER_INSPECT_MS = 30;
-/**
- * How long a container create or start keeps it warm, until `runc create` holds it itself. Not longer: the
- * lock is the kernel's, so a warm lock speeds up every other runtime's create as well (1 s made dockerd's
- * `run --rm` 35 ms faster in bench/run.js, berth's no faster).
- */
+/** ...and a create or start, until `runc create` holds it; longer warms other runtimes' creates too (bench/README). */
 const WARM_AFTER_CREATE_MS = 50;
 const isUp = (c: ContainerRecord) => c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
 
@@ -182,13 +179,13 @@ export class ContainerService {
       this.released.delete(id);
       try {
         // the spec is built while the rootfs mounts; it only waits for the mount to resolve the user
-        const t0 = performance.now();
+        const clock = phaseClock();
         const mounted = mountRootfs(this.d.layers, this.paths, c, image.layers);
         const [, built] = await Promise.all([mounted, specFor(this.paths, c, this.runtime.cgroupsPath(id, c.hostConfig.CgroupParent as string | undefined), mounted)]);
         const spec = withConsoleSize(built, c.config.Tty, c.hostConfig.ConsoleSize);
-        const t1 = performance.now();
+        clock.mark('rootfsAndSpec');
         await this.resources.start(c, spec, this.paths.rootfs(id));
-        const t2 = performance.now();
+        clock.mark('resources');
         const { pid } = await this.runtime.create({
           id, name: c.name, bundleDir: this.paths.bundle(id), containerDir: this.paths.dir(id), logPath: logTarget(c.hostConfig.LogConfig, this.paths.log(id)),
           spec, tty: c.config.Tty, openStdin: c.config.OpenStdin, stdinOnce: c.config.StdinOnce,
@@ -196,11 +193,11 @@ export class ContainerService {
         });
         this.store.setState(id, { ...c.state, status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt: now() });
         await this.attaches.connectPending(id, () => this.runtime.attach(id));
-        const t3 = performance.now();
+        clock.mark('create');
         await this.runtime.start(id, pid);
         await applyConsoleSize(this.runtime, this.paths.bundle(id), c.config.Tty, c.hostConfig.ConsoleSize, this.d.log);
-        const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
-        this.d.log.debug('started', { id, rootfsAndSpec: ms(t0, t1), resources: ms(t1, t2), create: ms(t2, t3), start: ms(t3, performance.now()) });
+        clock.mark('start');
+        this.d.log.debug('started', { id, ...clock.phases() });
         this.lifecycle?.started(id);
       } catch (err) {
         const msg = errorMessage(err);
