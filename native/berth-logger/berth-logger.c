@@ -198,17 +198,9 @@ static void log_chunk(int stream, const char *p, size_t n)
 	}
 }
 
-static void pipe_input(int s, uint32_t ev)
+static void read_pipe(int s)
 {
-	long long t = now_ns();
-	int avail;
-	if (!(ev & EPOLLHUP) && t - last_read_ns[s] < STREAM_GAP_NS && ioctl(pipe_fd[s], FIONREAD, &avail) == 0 &&
-	    avail < COALESCE_BYTES) {
-		defer_until_ns[s] = t + COALESCE_MS * 1000000LL;
-		sync_watch();
-		return;
-	}
-	last_read_ns[s] = t;
+	last_read_ns[s] = now_ns();
 	ssize_t n = read(pipe_fd[s], read_buf, READ_SIZE);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -223,6 +215,20 @@ static void pipe_input(int s, uint32_t ev)
 	/* the log first: what a client is sent is already on its way to the file */
 	flush_log();
 	send_output(s, read_buf, (size_t)n);
+}
+
+/* The pipe is readable: read it now, or, while it streams in small writes, a little later (coalescing) */
+static void pipe_input(int s, uint32_t ev)
+{
+	long long t = now_ns();
+	int avail;
+	if (!(ev & EPOLLHUP) && t - last_read_ns[s] < STREAM_GAP_NS && ioctl(pipe_fd[s], FIONREAD, &avail) == 0 &&
+	    avail < COALESCE_BYTES) {
+		defer_until_ns[s] = t + COALESCE_MS * 1000000LL;
+		sync_watch();
+		return;
+	}
+	read_pipe(s);
 }
 
 static void run(void)
@@ -243,10 +249,8 @@ static void run(void)
 					continue;
 				defer_until_ns[s] = 0;
 				sync_watch();
-				if (pipe_fd[s] >= 0 && !paused) {
-					last_read_ns[s] = 0;
-					pipe_input(s, 0);
-				}
+				if (pipe_fd[s] >= 0 && !paused)
+					read_pipe(s);
 			}
 			if (n == 0)
 				continue;

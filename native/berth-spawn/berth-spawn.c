@@ -13,7 +13,8 @@
  *   [--stdin] [--output] -- PROGRAM ARGS...   run PROGRAM (an absolute path) with pipes for stdin and for
  *                                            stdout/stderr (else /dev/null), relay them, then its exit status
  *   --mount FSTYPE SOURCE TARGET OPTIONS CWD  mount(2) (mount(8) costs a shell, a fork and libmount's start);
- *                                            relative paths in OPTIONS (e.g. lowerdir) start at CWD
+ *                                            OPTIONS as mount -o takes them (ro, nosuid, nodev, noexec, ...
+ *                                            become flags); relative paths in them (lowerdir) start at CWD
  *   --umount TARGET [--lazy]
  * A connection berthd closes while a program runs is a detach: its output is read and dropped.
  */
@@ -188,12 +189,40 @@ static void pump(int in_w, int out_r, int err_r)
 		close(in_w);
 }
 
+/* Splits mount(8)-style options into mount(2)'s flags (the words below) and the filesystem's own data. */
+static unsigned long mount_flags(const char *options, char *data, size_t datalen)
+{
+	static const struct { const char *word; unsigned long flag; } words[] = {
+		{"ro", MS_RDONLY}, {"rw", 0}, {"nosuid", MS_NOSUID}, {"nodev", MS_NODEV}, {"noexec", MS_NOEXEC},
+		{"sync", MS_SYNCHRONOUS}, {"noatime", MS_NOATIME}, {"nodiratime", MS_NODIRATIME}, {"relatime", MS_RELATIME},
+	};
+	unsigned long flags = 0;
+	size_t used = 0;
+	const char *p = options;
+	data[0] = 0;
+	while (*p) {
+		size_t len = strcspn(p, ","), i;
+		for (i = 0; i < sizeof words / sizeof words[0]; i++)
+			if (strlen(words[i].word) == len && !strncmp(p, words[i].word, len))
+				break;
+		if (i < sizeof words / sizeof words[0])
+			flags |= words[i].flag;
+		else if (used + len + 2 < datalen) {
+			used += (size_t)snprintf(data + used, datalen - used, "%s%.*s", used ? "," : "", (int)len, p);
+		}
+		p += len + (p[len] == ',');
+	}
+	return flags;
+}
+
 static void __attribute__((noreturn)) mount_request(int argc, char **argv)
 {
 	int rc = -1;
 	if (!strcmp(argv[1], "--mount") && argc == 7) {
+		static char data[MAX_REQUEST];
+		unsigned long flags = mount_flags(argv[5], data, sizeof data);
 		if (chdir(argv[6]) == 0)
-			rc = mount(argv[3], argv[4], argv[2], 0, argv[5]);
+			rc = mount(argv[3], argv[4], argv[2], flags, data);
 	} else if (!strcmp(argv[1], "--umount") && (argc == 3 || argc == 4)) {
 		rc = umount2(argv[2], argc == 4 && !strcmp(argv[3], "--lazy") ? MNT_DETACH : 0);
 	} else {

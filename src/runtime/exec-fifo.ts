@@ -14,14 +14,8 @@ import { processAlive as alive } from '../util/proc';
  */
 export async function startThroughExecFifo(stateRoot: string, id: string, initPid: number): Promise<boolean> {
   const fifo = path.join(stateRoot, id, 'exec.fifo');
-  let fd: number;
-  try {
-    fd = await new Promise<number>((resolve, reject) => {
-      fsOpen(fifo, fsConstants.O_RDWR | fsConstants.O_NONBLOCK, (err, d) => (err ? reject(err) : resolve(d)));
-    });
-  } catch {
-    return false;
-  }
+  const fd = await openNonBlocking(fifo, fsConstants.O_RDWR);
+  if (fd === undefined) return false;
   const sock = new Socket({ fd, readable: true, writable: false });
   const started = await new Promise<boolean>((resolve) => {
     let done = false;
@@ -50,14 +44,8 @@ export async function startThroughExecFifo(stateRoot: string, id: string, initPi
  */
 export async function startThroughCrunFifo(stateRoot: string, id: string): Promise<boolean> {
   const fifo = path.join(stateRoot, id, 'exec.fifo');
-  let fd: number;
-  try {
-    fd = await new Promise<number>((resolve, reject) => {
-      fsOpen(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK, (err, d) => (err ? reject(err) : resolve(d)));
-    });
-  } catch {
-    return false;
-  }
+  const fd = await openNonBlocking(fifo, fsConstants.O_WRONLY);
+  if (fd === undefined) return false;
   try {
     await rm(fifo);
     await new Promise<void>((resolve, reject) => fsWrite(fd, Buffer.from([0]), (err) => (err ? reject(err) : resolve())));
@@ -67,4 +55,9 @@ export async function startThroughCrunFifo(stateRoot: string, id: string): Promi
   } finally {
     fsClose(fd, () => undefined);
   }
+}
+
+/** The fd of `fifo` opened with `flags` and O_NONBLOCK; undefined when it cannot be opened. */
+function openNonBlocking(fifo: string, flags: number): Promise<number | undefined> {
+  return new Promise((resolve) => fsOpen(fifo, flags | fsConstants.O_NONBLOCK, (err, fd) => resolve(err ? undefined : fd)));
 }

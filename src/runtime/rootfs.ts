@@ -16,45 +16,45 @@ export interface OverlayMount {
 export async function mountOverlay(m: OverlayMount): Promise<void> {
   if (await isMounted(m.target)) return;
   const options = `lowerdir=${m.lower},upperdir=${m.upper},workdir=${m.work}`;
-  const server = defaultSpawnServer();
-  if (server && (await server.available())) {
-    await server.mount('overlay', 'overlay', m.target, options, m.cwd).catch((err: Error) => {
-      throw internal(`error mounting container root filesystem: ${err.message}`);
-    });
-    return;
-  }
-  const r = await runTool('mount', ['-t', 'overlay', 'overlay', '-o', options, m.target], { cwd: m.cwd, timeoutMs: 30_000 });
-  if (r.code !== 0) throw internal(`error mounting container root filesystem: ${r.stderr.trim()}`);
+  const failure = await mount('overlay', 'overlay', m.target, options, m.cwd);
+  if (failure !== undefined) throw internal(`error mounting container root filesystem: ${failure}`);
 }
 
 /** Mount a tmpfs at `target` (made if missing) unless one is there; `options` as mount -o takes them. */
 export async function mountTmpfs(target: string, options: string[]): Promise<void> {
   await mkdir(target, { recursive: true, mode: 0o755 });
   if (await isMounted(target)) return;
-  const r = await runTool('mount', ['-t', 'tmpfs', '-o', options.join(','), 'shm', target], { timeoutMs: 30_000 });
-  if (r.code !== 0) throw internal(`error mounting ${target}: ${r.stderr.trim()}`);
+  const failure = await mount('tmpfs', 'shm', target, options.join(','), '/');
+  if (failure !== undefined) throw internal(`error mounting ${target}: ${failure}`);
 }
 
 /** Unmount when mounted; a missing mount is fine. Falls back to a lazy unmount when busy. */
 export async function unmountIfMounted(target: string): Promise<void> {
   if (!(await isMounted(target))) return;
-  const server = defaultSpawnServer();
-  if (server && (await server.available())) {
-    try {
-      await server.umount(target);
-    } catch {
-      try {
-        await server.umount(target, true);
-      } catch (err) {
-        if (await isMounted(target)) throw internal(`error unmounting ${target}: ${(err as Error).message}`);
-      }
-    }
-    return;
-  }
-  let r = await runTool('umount', [target], { timeoutMs: 30_000 });
-  if (r.code !== 0) r = await runTool('umount', ['-l', target], { timeoutMs: 30_000 });
-  if (r.code !== 0 && (await isMounted(target))) throw internal(`error unmounting ${target}: ${r.stderr.trim()}`);
+  let failure = await umount(target, false);
+  if (failure !== undefined) failure = await umount(target, true);
+  if (failure !== undefined && (await isMounted(target))) throw internal(`error unmounting ${target}: ${failure}`);
 }
+
+/**
+ * mount(2) through the daemon's spawn server (no fork of berthd, no mount(8) start-up), or mount(8) where
+ * there is none; relative paths in `options` start at `cwd`. Resolves with the failure's text, if any.
+ */
+async function mount(fstype: string, source: string, target: string, options: string, cwd: string) {
+  const server = defaultSpawnServer();
+  if (server && (await server.available())) return failureOf(server.mount(fstype, source, target, options, cwd));
+  const r = await runTool('mount', ['-t', fstype, source, '-o', options, target], { cwd, timeoutMs: 30_000 });
+  return r.code === 0 ? undefined : r.stderr.trim();
+}
+
+async function umount(target: string, lazy: boolean) {
+  const server = defaultSpawnServer();
+  if (server && (await server.available())) return failureOf(server.umount(target, lazy));
+  const r = await runTool('umount', [...(lazy ? ['-l'] : []), target], { timeoutMs: 30_000 });
+  return r.code === 0 ? undefined : r.stderr.trim();
+}
+
+const failureOf = (p: Promise<void>): Promise<string | undefined> => p.then(() => undefined, (e: Error) => e.message);
 
 export async function isMounted(target: string): Promise<boolean> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');

@@ -248,3 +248,12 @@ export async function startBerthd(opts: StartBerthdOptions = {}): Promise<Berthd
   };
   return daemon;
 }
+
+/** The parent of a process, NaN once it is gone (leak checks tell the daemon's own helpers from strays). */
+export function parentPid(pid: string | number): number {
+  try {
+    return Number(/^\d+ \(.*\) \S (\d+)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1]);
+  } catch {
+    return NaN;
+  }
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dockerCli, ok } from '../helpers/cli';
-import { startBerthd, type Berthd } from '../helpers/daemon';
+import { parentPid, startBerthd, type Berthd } from '../helpers/daemon';
 import { apiRequest } from '../helpers/http';
 import { seedImages, startRegistry, type Registry } from '../helpers/registry';
 
@@ -116,12 +116,3 @@ describe('200 container cycles leave nothing behind', { skip, timeout: 300_000 }
     assert.equal(ok(await dockerCli(daemon)(['ps', '-aq'])).trim(), '');
   });
 });
-
-/** The parent of a process, NaN once it is gone. */
-function parentPid(pid: string): number {
-  try {
-    return Number(/^\d+ \(.*\) \S (\d+)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1]);
-  } catch {
-    return NaN;
-  }
-}

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { berthCli, ok } from '../helpers/cli';
-import { startBerthd, type Berthd } from '../helpers/daemon';
+import { parentPid, startBerthd, type Berthd } from '../helpers/daemon';
 import { apiRequest } from '../helpers/http';
 import { seedImages, startRegistry, type Registry } from '../helpers/registry';
 
@@ -201,12 +201,3 @@ describe(`${CYCLES} run --rm cycles on a user network leave no network state`, {
 });
 
 const emptyLeftovers = { containerRules: [], bridgeMembers: [], orphanVeths: [], rows: [], netns: [], procs: [], mounts: [] };
-
-/** The parent of a process, NaN once it is gone. */
-function parentPid(pid: string): number {
-  try {
-    return Number(/^\d+ \(.*\) \S (\d+)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1]);
-  } catch {
-    return NaN;
-  }
-}

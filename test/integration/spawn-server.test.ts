@@ -4,6 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,7 +20,10 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-spawn-'));
   server = new SpawnServer(path.join(dir, 'spawn.sock'), silentLogger);
 });
-after(() => {
+after(async () => {
+  // a mount test that failed half-way leaves its tmpfs
+  const target = path.join(dir, 'mnt');
+  if (await isMounted(target)) execFileSync('umount', ['-l', target]);
   server.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -62,8 +66,12 @@ test('large output arrives whole', async () => {
 test('mount and umount; a bad mount is refused with the kernel\'s reason', { skip }, async () => {
   const target = path.join(dir, 'mnt');
   fs.mkdirSync(target);
-  await server.mount('tmpfs', 'berth-test', target, 'size=1m', '/');
+  // mount(8)'s flag words become mount(2) flags; the rest is the filesystem's own options
+  await server.mount('tmpfs', 'berth-test', target, 'nosuid,nodev,noexec,mode=750,size=1m', '/');
   assert.equal(await isMounted(target), true);
+  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === target) ?? '';
+  assert.match(line, / rw,nosuid,nodev,noexec[, ]/);
+  assert.match(line, /size=1024k,mode=750/);
   await server.umount(target);
   assert.equal(await isMounted(target), false);
   await assert.rejects(server.mount('no-such-fs', 'x', target, '', '/'), /No such device/);
